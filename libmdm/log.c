@@ -68,3 +68,20 @@ mdm_log(enum mdm_log_level level, const char *fmt, ...)
 	mdm_vlog(level, fmt, ap);
 	va_end(ap);
 }
+
+void
+mdm_log_status(const char *line)
+{
+	if (log_sink != NULL)
+		return;
+	fprintf(stderr, "\r%s\033[K", line);
+	fflush(stderr);
+}
+
+void
+mdm_log_status_end(void)
+{
+	if (log_sink != NULL)
+		return;
+	fputc('\n', stderr);
+}

@@ -33,6 +33,13 @@ void mdm_log(enum mdm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void mdm_vlog(enum mdm_log_level level, const char *fmt, va_list ap);
 
+/*
+ * A status line redrawn in place on stderr (a progress bar); a sink, if
+ * set, does not get these.  mdm_log_status_end moves past the line.
+ */
+void mdm_log_status(const char *line);
+void mdm_log_status_end(void);
+
 #define mdm_log_error(...) mdm_log(MDM_LOG_ERROR, __VA_ARGS__)
 #define mdm_log_warn(...) mdm_log(MDM_LOG_WARN, __VA_ARGS__)
 #define mdm_log_info(...) mdm_log(MDM_LOG_INFO, __VA_ARGS__)
