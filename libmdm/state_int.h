@@ -1,0 +1,35 @@
+/*
+ * state_int: what libmdm's own state_*.c modules (the queue, enrollments,
+ * DEP, ...) need to add their SQL beside state.c.  Tools never include
+ * it: to them the backend stays hidden behind state.h, so SQL never leaks
+ * out of libmdm/state*.c.  These helpers map SQLite's result codes onto
+ * struct mdm_err the same way everywhere (busy is MDM_E_TEMPFAIL, a
+ * unique or primary key clash MDM_E_EXISTS).
+ */
+#ifndef MDM_STATE_INT_H
+#define MDM_STATE_INT_H
+
+#include <sqlite3.h>
+
+#include "err.h"
+#include "state.h"
+
+/* The connection; borrowed, lives as long as st.  One thread at a time. */
+sqlite3 *mdm_state_db(struct mdm_state *st);
+
+/*
+ * Fills e from the SQLite result code rc and the connection's message:
+ * "WHAT: sqlite message".  Call it before anything else touches the
+ * connection (a rollback would replace the message).  Returns -1.
+ */
+int mdm_state_db_err(struct mdm_state *st, int rc, struct mdm_err *e,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* sqlite3_prepare_v2 with the error mapped; *out is owned: finalize it. */
+int mdm_state_prepare(struct mdm_state *st, const char *sql,
+    sqlite3_stmt **out, struct mdm_err *e);
+
+/* Runs SQL that returns no rows (may be several statements). */
+int mdm_state_exec(struct mdm_state *st, const char *sql, struct mdm_err *e);
+
+#endif
