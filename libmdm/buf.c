@@ -20,15 +20,29 @@ mdm_buf_init(struct mdm_buf *b, size_t cap)
 	b->len = 0;
 	b->alloc = 0;
 	b->cap = cap;
+	b->secret = 0;
+}
+
+void
+mdm_buf_init_secret(struct mdm_buf *b, size_t cap)
+{
+	mdm_buf_init(b, cap);
+	b->secret = 1;
 }
 
 void
 mdm_buf_release(struct mdm_buf *b)
 {
+	int secret;
+
 	if (b == NULL)
 		return;
+	secret = b->secret;
+	if (secret && b->data != NULL)
+		OPENSSL_cleanse(b->data, b->alloc);
 	free(b->data);
 	mdm_buf_init(b, b->cap);
+	b->secret = secret;
 }
 
 void
@@ -36,8 +50,7 @@ mdm_buf_release_secret(struct mdm_buf *b)
 {
 	if (b == NULL)
 		return;
-	if (b->data != NULL)
-		OPENSSL_cleanse(b->data, b->alloc);
+	b->secret = 1;
 	mdm_buf_release(b);
 }
 
@@ -65,8 +78,17 @@ grow(struct mdm_buf *b, size_t n, struct mdm_err *e)
 	alloc = b->alloc ? b->alloc : 64;
 	while (alloc < want)
 		alloc = alloc > SIZE_MAX / 2 ? want : alloc * 2;
-	if ((p = realloc(b->data, alloc)) == NULL)
+	if (b->secret) {
+		if ((p = malloc(alloc)) == NULL)
+			return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
+		if (b->data != NULL) {
+			memcpy(p, b->data, b->len + 1);
+			OPENSSL_cleanse(b->data, b->alloc);
+			free(b->data);
+		}
+	} else if ((p = realloc(b->data, alloc)) == NULL) {
 		return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
+	}
 	b->data = p;
 	b->alloc = alloc;
 	return 0;
@@ -177,8 +199,10 @@ unsigned char *
 mdm_buf_detach(struct mdm_buf *b, size_t *len)
 {
 	unsigned char *p = b->data;
+	int secret = b->secret;
 
 	*len = b->len;
 	mdm_buf_init(b, b->cap);
+	b->secret = secret;
 	return p;
 }

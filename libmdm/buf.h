@@ -18,6 +18,7 @@ struct mdm_buf {
 	size_t len;
 	size_t alloc;
 	size_t cap;		/* len never exceeds this */
+	int secret;		/* wipe every copy: keys, passwords, tokens */
 };
 
 /* Caps used across the tools. */
@@ -26,6 +27,11 @@ struct mdm_buf {
 #define MDM_CAP_CMS	(32u << 20)	/* a signed profile */
 
 void mdm_buf_init(struct mdm_buf *b, size_t cap);
+/*
+ * For key material: growing copies into a new block and wipes the old one
+ * (realloc would leave the old bytes in freed memory), and release wipes.
+ */
+void mdm_buf_init_secret(struct mdm_buf *b, size_t cap);
 /* Frees the data and leaves b empty with the same cap.  b may be NULL. */
 void mdm_buf_release(struct mdm_buf *b);
 /* Forgets the contents but keeps the allocation. */

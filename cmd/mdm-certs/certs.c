@@ -72,7 +72,7 @@ load_key_file(const char *path, const char *password, EVP_PKEY **out,
 	struct mdm_buf b;
 	int rc = -1;
 
-	mdm_buf_init(&b, MDM_CAP_CERT);
+	mdm_buf_init_secret(&b, MDM_CAP_CERT);
 	if (mdm_file_read_private(path, &b, e) == -1)
 		goto out;
 	if (mdm_x509_key_from_mem(b.data, b.len, password, out, e) == -1) {
@@ -132,7 +132,7 @@ write_pem(struct mdm_state *st, const char *rel, X509 *cert, EVP_PKEY *key,
 	struct mdm_buf b;
 	int rc = -1;
 
-	mdm_buf_init(&b, MDM_CAP_CERT);
+	mdm_buf_init_secret(&b, MDM_CAP_CERT);
 	if (cert != NULL ? mdm_x509_cert_to_pem(cert, &b, e) :
 	    mdm_x509_key_to_pem(key, &b, e))
 		goto out;
@@ -1048,7 +1048,7 @@ load_push_cert(const char *certfile, const char *password,
 	struct mdm_buf b;
 	int rc = -1;
 
-	mdm_buf_init(&b, MDM_CAP_CERT);
+	mdm_buf_init_secret(&b, MDM_CAP_CERT);
 	if (mdm_buf_read_file(&b, certfile, e) == -1)
 		goto out;
 	if (strstr((const char *)b.data, "-----BEGIN") != NULL) {
@@ -1134,7 +1134,7 @@ cmd_push_import(struct mdm_cli *cli, int argc, char **argv)
 	const char *password = NULL, *pwfile = NULL, *arg;
 	int ch, force = 0, dry_run = 0, used_pending = 0, rc = MDM_EX_OK;
 
-	mdm_buf_init(&pw, 4096);
+	mdm_buf_init_secret(&pw, 4096);
 	while ((ch = mdm_cli_getopt(cli, argc, argv, push_import_opts,
 	    &arg)) != MDM_CLI_DONE) {
 		switch (ch) {

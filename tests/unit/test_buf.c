@@ -58,6 +58,24 @@ main(void)
 	ok(mdm_buf_read_file(&b, tap_tmpdir(), &e) == -1, "directory refused");
 	is_int(e.code, MDM_E_NOINPUT, "directory is NOINPUT");
 
+	/* A secret buffer keeps its contents across moves to bigger blocks. */
+	{
+		int i, same = 1;
+
+		mdm_buf_init_secret(&b, 1 << 20);
+		for (i = 0; i < 1000; i++)
+			mdm_buf_printf(&b, &e, "%04d", i);
+		for (i = 0; i < 1000 && same; i++) {
+			char want[5];
+
+			snprintf(want, sizeof(want), "%04d", i);
+			same = memcmp(b.data + 4 * i, want, 4) == 0;
+		}
+		ok(same && b.len == 4000, "secret buffer grows intact");
+		mdm_buf_release(&b);
+		ok(b.data == NULL && b.secret, "secret buffer stays secret");
+	}
+
 	/* A stream (no size known up front) is cut off at the cap. */
 	{
 		int fd = open("/dev/zero", O_RDONLY);
