@@ -8,6 +8,9 @@
 #include "err.h"
 #include "mdm_int.h"
 
+static void vset(struct mdm_err *e, enum mdm_errc code, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
+
 static void
 vset(struct mdm_err *e, enum mdm_errc code, const char *fmt, va_list ap)
 {

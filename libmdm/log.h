@@ -31,7 +31,8 @@ void mdm_log_set_sink(mdm_log_sink_fn *fn, void *arg);
 
 void mdm_log(enum mdm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-void mdm_vlog(enum mdm_log_level level, const char *fmt, va_list ap);
+void mdm_vlog(enum mdm_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 /*
  * A status line redrawn in place on stderr (a progress bar); a sink, if
