@@ -1,7 +1,8 @@
-# Writes OUT, a C file holding every migration in FILES (sorted, named
-# NNNN_name.sql) as { version, name, sql } entries.
+# Writes OUT, a C file holding every migration in FILES (|-separated,
+# sorted, named NNNN_name.sql) as { version, name, sql } entries.
 set(body "/* generated from libmdm/migrations by embed_migrations.cmake */\n#include \"migrations.h\"\n\nconst struct mdm_migration mdm_migrations[] = {\n")
 set(count 0)
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f IN LISTS FILES)
 	get_filename_component(name "${f}" NAME_WE)
 	string(REGEX MATCH "^[0-9]+" num "${name}")

@@ -11,6 +11,7 @@
 
 #include "cms.h"
 #include "x509.h"
+#include "ossl_int.h"
 #include "mdm_int.h"
 
 /* CMS never needs a password; refuse instead of prompting. */
@@ -22,32 +23,6 @@ no_password_cb(char *buf, int size, int rwflag, void *u)
 	(void)rwflag;
 	(void)u;
 	return -1;
-}
-
-static BIO *
-mem_bio(const void *data, size_t len, struct mdm_err *e)
-{
-	BIO *b;
-
-	if (len > INT_MAX) {
-		mdm_err_set(e, MDM_E_TOOBIG, "input too large");
-		return NULL;
-	}
-	if ((b = BIO_new_mem_buf(len ? data : "", (int)len)) == NULL)
-		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BIO_new_mem_buf");
-	return b;
-}
-
-static int
-bio_to_buf(BIO *b, struct mdm_buf *out, struct mdm_err *e)
-{
-	char *p;
-	long n;
-
-	n = BIO_get_mem_data(b, &p);
-	if (n < 0)
-		return mdm_err_set(e, MDM_E_SOFTWARE, "BIO_get_mem_data");
-	return mdm_buf_append(out, p, (size_t)n, e);
 }
 
 /* DER or BER, all of it: bytes after the message are refused. */
@@ -181,7 +156,7 @@ mdm_cms_sign(const void *content, size_t len, X509 *signer, EVP_PKEY *key,
 		}
 	}
 	if (!CMS_set_detached(cms, (flags & MDM_CMS_DETACHED) != 0) ||
-	    (in = mem_bio(content, len, e)) == NULL)
+	    (in = mdm_bio_from_mem(content, len, e)) == NULL)
 		goto out;
 	if (!CMS_final(cms, in, NULL, cflags)) {
 		mdm_err_set_ssl(e, MDM_E_CRYPTO, "cannot sign");
@@ -265,7 +240,7 @@ mdm_cms_verify(const void *der, size_t len, const void *detached,
 			    "signed body larger than %u bytes", MDM_CAP_CMS);
 			goto out;
 		}
-		if ((dcont = mem_bio(detached, detached_len, e)) == NULL)
+		if ((dcont = mdm_bio_from_mem(detached, detached_len, e)) == NULL)
 			goto out;
 	} else if ((outb = BIO_new(BIO_s_mem())) == NULL) {
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BIO_new");
@@ -305,7 +280,7 @@ mdm_cms_verify(const void *der, size_t len, const void *detached,
 		mdm_err_prefix(e, "CMS signer");
 		goto out;
 	}
-	if (outb != NULL && bio_to_buf(outb, &v->content, e) == -1)
+	if (outb != NULL && mdm_bio_to_buf(outb, &v->content, e) == -1)
 		goto out;
 	rc = 0;
 out:
@@ -336,7 +311,7 @@ parse_any(const void *data, size_t len, CMS_ContentInfo **out,
 		return mdm_err_set(e, MDM_E_DATA, "empty CMS message");
 	if (p[0] == 0x30)
 		return parse_der(data, len, out, e);
-	if ((b = mem_bio(data, len, e)) == NULL)
+	if ((b = mdm_bio_from_mem(data, len, e)) == NULL)
 		goto out;
 	if (mdm_x509_looks_like_pem(data, len))
 		*out = PEM_read_bio_CMS(b, NULL, no_password_cb, NULL);
@@ -422,7 +397,7 @@ mdm_cms_decrypt(const void *der, size_t len, X509 *cert, EVP_PKEY *key,
 			    ierr.msg);
 		goto out;
 	}
-	rc = bio_to_buf(outb, out, e);
+	rc = mdm_bio_to_buf(outb, out, e);
 out:
 	/* A memory BIO clears its buffer when freed: no plaintext left. */
 	BIO_free(outb);

@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "x509.h"
+#include "ossl_int.h"
 #include "mdm_int.h"
 
 #define MAX_SANS	100
@@ -91,34 +92,6 @@ int
 mdm_x509_looks_like_pem(const void *data, size_t len)
 {
 	return contains(data, len, "-----BEGIN ");
-}
-
-/* A read-only BIO over caller memory; len was checked against a cap. */
-static BIO *
-mem_bio(const void *data, size_t len, struct mdm_err *e)
-{
-	BIO *b;
-
-	if (len > INT_MAX) {
-		mdm_err_set(e, MDM_E_TOOBIG, "input too large");
-		return NULL;
-	}
-	if ((b = BIO_new_mem_buf(len ? data : "", (int)len)) == NULL)
-		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BIO_new_mem_buf");
-	return b;
-}
-
-/* Appends what a memory BIO holds to out. */
-static int
-bio_to_buf(BIO *b, struct mdm_buf *out, struct mdm_err *e)
-{
-	char *p;
-	long n;
-
-	n = BIO_get_mem_data(b, &p);
-	if (n < 0)
-		return mdm_err_set(e, MDM_E_SOFTWARE, "BIO_get_mem_data");
-	return mdm_buf_append(out, p, (size_t)n, e);
 }
 
 static void
@@ -632,7 +605,7 @@ mdm_x509_certs_from_mem(const void *data, size_t len, STACK_OF(X509) **out,
 	if (mdm_x509_looks_like_pem(data, len)) {
 		unsigned long err;
 
-		if ((b = mem_bio(data, len, e)) == NULL)
+		if ((b = mdm_bio_from_mem(data, len, e)) == NULL)
 			goto out;
 		while ((x = PEM_read_bio_X509(b, NULL, no_password_cb,
 		    NULL)) != NULL) {
@@ -961,7 +934,7 @@ mdm_x509_cert_to_pem(X509 *c, struct mdm_buf *out, struct mdm_err *e)
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "cannot write certificate");
 		goto out;
 	}
-	rc = bio_to_buf(b, out, e);
+	rc = mdm_bio_to_buf(b, out, e);
 out:
 	BIO_free(b);
 	return rc;
@@ -982,7 +955,7 @@ mdm_x509_key_to_pem(EVP_PKEY *k, struct mdm_buf *out, struct mdm_err *e)
 		mdm_err_set_ssl(e, MDM_E_DATA, "cannot write private key");
 		goto out;
 	}
-	rc = bio_to_buf(b, out, e);
+	rc = mdm_bio_to_buf(b, out, e);
 out:
 	BIO_free(b);
 	return rc;
@@ -1297,7 +1270,7 @@ mdm_x509_csr_from_mem(const void *data, size_t len, X509_REQ **out,
 		goto out;
 	}
 	if (mdm_x509_looks_like_pem(data, len)) {
-		if ((b = mem_bio(data, len, e)) == NULL)
+		if ((b = mdm_bio_from_mem(data, len, e)) == NULL)
 			goto out;
 		r = PEM_read_bio_X509_REQ(b, NULL, no_password_cb, NULL);
 	} else {
@@ -1345,7 +1318,7 @@ mdm_x509_csr_to_pem(X509_REQ *r, struct mdm_buf *out, struct mdm_err *e)
 		mdm_err_set_ssl(e, MDM_E_DATA, "cannot write CSR");
 		goto out;
 	}
-	rc = bio_to_buf(b, out, e);
+	rc = mdm_bio_to_buf(b, out, e);
 out:
 	BIO_free(b);
 	return rc;
