@@ -200,6 +200,21 @@ print_created(struct mdm_cli *cli, struct mdm_state *st, const char *kind,
 	return mdm_cli_record(cli, f, 2, e);
 }
 
+/* ensure_identity plus a line of output: 1 when made, 0 when kept, -1. */
+static int
+init_identity(struct mdm_cli *cli, struct mdm_state *st, const char *kind,
+    const char *stem, const struct mdm_x509_opts *o,
+    const struct identity *ca, struct identity *out, struct mdm_err *e)
+{
+	int made;
+
+	if (ensure_identity(st, stem, o, ca, &made, out, e) == -1)
+		return -1;
+	if (made && print_created(cli, st, kind, stem, e) == -1)
+		return -1;
+	return made;
+}
+
 /* Warns when an existing TLS certificate does not name a requested host. */
 static void
 check_tls_names(X509 *cert, const char *const *names, size_t n)
@@ -299,21 +314,20 @@ cmd_init(struct mdm_cli *cli, int argc, char **argv)
 	o.kind = MDM_X509_CA;
 	o.common_name = cn;
 	o.days = CA_DAYS;
-	if (ensure_identity(st, "ca/ca", &o, NULL, &made, &ca, &e) == -1)
+	if ((made = init_identity(cli, st, "ca", "ca/ca", &o, NULL, &ca,
+	    &e)) == -1)
 		goto fail;
-	if (made && (any = 1) && print_created(cli, st, "ca", "ca/ca", &e))
-		goto fail;
+	any |= made;
 
 	o.kind = MDM_X509_TLS_SERVER;
 	o.common_name = hosts[0];
 	o.dns_names = hosts;
 	o.n_dns_names = nhosts;
 	o.days = TLS_DAYS;
-	if (ensure_identity(st, "tls/server", &o, &ca, &made, &tls, &e) == -1)
+	if ((made = init_identity(cli, st, "tls", "tls/server", &o, &ca, &tls,
+	    &e)) == -1)
 		goto fail;
-	if (made && (any = 1) && print_created(cli, st, "tls", "tls/server",
-	    &e))
-		goto fail;
+	any |= made;
 	if (!made && !default_hosts)
 		check_tls_names(tls.cert, hosts, nhosts);
 
@@ -323,12 +337,10 @@ cmd_init(struct mdm_cli *cli, int argc, char **argv)
 	o.dns_names = NULL;
 	o.n_dns_names = 0;
 	o.days = SIGNING_DAYS;
-	if (ensure_identity(st, "signing/signing", &o, &ca, &made, &sig,
-	    &e) == -1)
+	if ((made = init_identity(cli, st, "signing", "signing/signing", &o,
+	    &ca, &sig, &e)) == -1)
 		goto fail;
-	if (made && (any = 1) && print_created(cli, st, "signing",
-	    "signing/signing", &e))
-		goto fail;
+	any |= made;
 
 	if (!any)
 		mdm_log_info("already initialised: %s (nothing changed)",
