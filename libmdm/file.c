@@ -176,7 +176,7 @@ mdm_file_write_atomic(const char *path, const void *data, size_t len,
     mode_t mode, unsigned flags, struct mdm_err *e)
 {
 	char dir[PATH_MAX], tmp[NAME_MAX + 1];
-	const char *base;
+	const char *base = NULL;
 	struct stat st;
 	int dfd = -1, fd = -1, have_tmp = 0, rc = -1;
 

@@ -242,7 +242,15 @@ open_db(struct mdm_state *st, struct mdm_err *e)
 #ifdef SQLITE_DBCONFIG_TRUSTED_SCHEMA
 	sqlite3_db_config(st->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
 #endif
-	/* The first statement that reads the file: garbage fails here. */
+	/*
+	 * The first statements that read the file: garbage fails here.
+	 * auto_vacuum lets purge hand space back (incremental_vacuum); it
+	 * takes only before the header is written, that is on a new
+	 * database, and is a no-op on an older one until a VACUUM
+	 * (mdm-queue purge --vacuum).
+	 */
+	if (mdm_state_exec(st, "PRAGMA auto_vacuum = INCREMENTAL", e) == -1)
+		goto out;
 	if (mdm_state_prepare(st, "PRAGMA journal_mode = WAL", &stmt, e) == -1)
 		goto out;
 	rc = sqlite3_step(stmt);

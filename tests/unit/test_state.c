@@ -158,6 +158,7 @@ test_layout(void)
 	is_int(mode_of(at("s1/state/tls")), 0700, "tls/ 0700");
 	is_int(mode_of(at("s1/state/push")), 0700, "push/ 0700");
 	is_int(mode_of(at("s1/state/dep")), 0700, "dep/ 0700");
+	is_int(mode_of(at("s1/state/signing")), 0700, "signing/ 0700");
 	is_int(mode_of(at("s1/state/profiles")), 0755, "profiles/ 0755");
 	is_int(mode_of(at("s1/state/mdm.db")), 0600, "mdm.db 0600");
 	is_str(mdm_state_dir(st), dir, "mdm_state_dir is the dir given");
@@ -167,6 +168,8 @@ test_layout(void)
 	is_str(pragma_text(st, "PRAGMA journal_mode"), "wal", "WAL mode is on");
 	is_str(pragma_text(st, "PRAGMA foreign_keys"), "1", "foreign keys on");
 	is_str(pragma_text(st, "PRAGMA synchronous"), "1", "synchronous NORMAL");
+	is_str(pragma_text(st, "PRAGMA auto_vacuum"), "2",
+	    "a new database vacuums incrementally");
 	ok(insert(st, "01", "der-one", 5000, &e) == 0, "insert a certificate");
 	is_int(mode_of(at("s1/state/mdm.db-wal")), 0600,
 	    "mdm.db-wal inherits 0600");
