@@ -39,5 +39,41 @@ step mdm-certs list
 step mdm-certs list --json --kind push
 printf '\n$ mdm-certs list --expiring-within 400 --kind tls\n'
 mdm-certs list --expiring-within 400 --kind tls
+
+# The SCEP CA, as Apple devices (and micromdm's scepclient) use it.
+if command -v scepclient >/dev/null 2>&1; then
+	printf '\n$ mdm-scep serve --listen 127.0.0.1:0 --challenge demo-secret &\n'
+	mdm-scep serve --listen 127.0.0.1:0 --port-file "$work/port" \
+		--challenge demo-secret 2>"$work/scep.log" &
+	spid=$!
+	trap 'kill $spid 2>/dev/null; rm -rf "$work"' EXIT
+	n=0
+	while [ ! -s "$work/port" ] && [ "$n" -lt 100 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	url="http://127.0.0.1:$(cat "$work/port")/scep"
+	mkdir "$work/device"
+	openssl genrsa -traditional -out "$work/device/key.pem" 2048 2>/dev/null
+	step scepclient -server-url "$url" -private-key "$work/device/key.pem" \
+		-certificate "$work/device/cert.pem" -challenge demo-secret -cn demo-device
+	step openssl verify -CAfile "$state/ca/ca.pem" "$work/device/cert.pem"
+	otp=$(mdm-scep challenge --ttl 10m)
+	printf '\n$ mdm-scep challenge --ttl 10m\n%s\n' "$otp"
+	mkdir "$work/device2"
+	openssl genrsa -traditional -out "$work/device2/key.pem" 2048 2>/dev/null
+	step scepclient -server-url "$url" -private-key "$work/device2/key.pem" \
+		-certificate "$work/device2/cert.pem" -challenge "$otp" -cn demo-device-2
+	step mdm-scep list
+	serial=$(openssl x509 -in "$work/device2/cert.pem" -noout -serial | sed 's/serial=//')
+	step mdm-scep revoke "$serial"
+	step mdm-scep crl -o "$work/ca.crl"
+	step openssl crl -inform DER -in "$work/ca.crl" -CAfile "$state/ca/ca.pem" -noout
+	kill "$spid"
+	wait "$spid" 2>/dev/null || true
+	step mdm-certs list --kind device
+else
+	echo "(scepclient not installed: skipping the SCEP part)"
+fi
 echo
 echo "mdm demo: done; the state is in $state"

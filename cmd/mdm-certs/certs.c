@@ -487,6 +487,9 @@ list_db_row(const struct mdm_cert_row *row, void *arg, struct mdm_err *e)
 	struct list_ctx *c = arg;
 	char name[256];
 
+	/* A revoked identity needs no renewal: leave it out of that report. */
+	if (row->revoked_at != 0 && c->within >= 0)
+		return 0;
 	first_rdn_value(row->subject, name, sizeof(name));
 	return emit(c, row->kind, name, (time_t)row->not_after, row->serial,
 	    row->sha256, row->subject, e);

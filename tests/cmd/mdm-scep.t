@@ -279,6 +279,11 @@ if [ "$have_client" = yes ]; then
 	expect 0 "list --revoked" mdm-scep list --revoked
 	check "lists both revoked certificates" test "$(wc -l <"$T/out")" = 2
 	check "with the revocation time" grep -Eq "^$s2	.*	[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z	" "$T/out"
+	expect 0 "mdm-certs list shows the device identities" mdm-certs list --kind device
+	check "the revoked one among them" grep -q "	$s2	" "$T/out"
+	expect 0 "mdm-certs list --expiring-within: devices due for renewal" \
+		mdm-certs list --kind device --expiring-within 400
+	check "leaves the revoked ones out" sh -c "! grep -q '	$s2	' '$T/out' && ! grep -q '	$s1	' '$T/out'"
 	expect 0 "list --json" mdm-scep list --json
 	check "JSON revoked is a time or null" sh -c "grep -q '\"revoked\":\"20' '$T/out' && grep -q '\"revoked\":null' '$T/out'"
 	expect 0 "crl -o" mdm-scep crl -o "$T/crl.der"
