@@ -30,3 +30,16 @@ mdm_bio_to_buf(BIO *b, struct mdm_buf *out, struct mdm_err *e)
 		return mdm_err_set(e, MDM_E_SOFTWARE, "BIO_get_mem_data");
 	return mdm_buf_append(out, p, (size_t)n, e);
 }
+
+void
+mdm_hex_lower(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}

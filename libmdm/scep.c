@@ -37,6 +37,7 @@
 #include "state.h"
 #include "state_scep.h"
 #include "x509.h"
+#include "ossl_int.h"
 #include "mdm_int.h"
 
 extern char **environ;
@@ -335,32 +336,6 @@ resp_bytes(struct mdm_scep_response *r, const char *type, const char *outcome,
 
 /* Small OpenSSL helpers. */
 
-static BIO *
-mem_bio(const void *p, size_t n, struct mdm_err *e)
-{
-	BIO *b;
-
-	if (n > INT_MAX) {
-		mdm_err_set(e, MDM_E_TOOBIG, "input too large");
-		return NULL;
-	}
-	if ((b = BIO_new_mem_buf(n ? p : "", (int)n)) == NULL)
-		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BIO_new_mem_buf");
-	return b;
-}
-
-static int
-bio_append(BIO *b, struct mdm_buf *out, struct mdm_err *e)
-{
-	char *p;
-	long n;
-
-	n = BIO_get_mem_data(b, &p);
-	if (n < 0)
-		return mdm_err_set(e, MDM_E_SOFTWARE, "BIO_get_mem_data");
-	return mdm_buf_append(out, p, (size_t)n, e);
-}
-
 static int
 cms_to_buf(CMS_ContentInfo *cms, struct mdm_buf *out, struct mdm_err *e)
 {
@@ -375,19 +350,6 @@ cms_to_buf(CMS_ContentInfo *cms, struct mdm_buf *out, struct mdm_err *e)
 	return rc;
 }
 
-static void
-hex_lower(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static int
 sha256_hex(const void *p, size_t n, char out[65], struct mdm_err *e)
 {
@@ -396,7 +358,7 @@ sha256_hex(const void *p, size_t n, char out[65], struct mdm_err *e)
 
 	if (EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) != 1 || len != 32)
 		return mdm_err_set_ssl(e, MDM_E_SOFTWARE, "sha256");
-	hex_lower(md, len, out);
+	mdm_hex_lower(md, len, out);
 	return 0;
 }
 
@@ -409,7 +371,7 @@ cert_sha256(X509 *c, char out[65], struct mdm_err *e)
 	if (!X509_digest(c, EVP_sha256(), md, &len) || len != 32)
 		return mdm_err_set_ssl(e, MDM_E_SOFTWARE,
 		    "cannot hash certificate");
-	hex_lower(md, len, out);
+	mdm_hex_lower(md, len, out);
 	return 0;
 }
 
@@ -436,40 +398,6 @@ serial_hex(const ASN1_INTEGER *ai, char *out, size_t outlen,
 out:
 	OPENSSL_free(hex);
 	BN_free(bn);
-	return rc;
-}
-
-/* The one-line DN form of x509.h: RFC 2253 order, UTF-8 unescaped. */
-static int
-name_oneline(const X509_NAME *n, char *out, size_t outlen, int *too_long,
-    struct mdm_err *e)
-{
-	BIO *b;
-	char *p;
-	long len;
-	int rc = -1;
-
-	*too_long = 0;
-	out[0] = '\0';
-	if ((b = BIO_new(BIO_s_mem())) == NULL)
-		return mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BIO_new");
-	if (X509_NAME_print_ex(b, n, 0,
-	    XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
-		mdm_err_set_ssl(e, MDM_E_DATA, "cannot print name");
-		goto out;
-	}
-	len = BIO_get_mem_data(b, &p);
-	if (len < 0)
-		len = 0;
-	if ((size_t)len >= outlen) {
-		*too_long = 1;
-		len = 0;
-	}
-	memcpy(out, p, (size_t)len);
-	out[len] = '\0';
-	rc = 0;
-out:
-	BIO_free(b);
 	return rc;
 }
 
@@ -984,7 +912,7 @@ decrypt_envelope(struct mdm_scep *s, struct req *r, struct mdm_err *e)
 		goto out;
 	}
 	mdm_buf_reset(&r->plain);
-	if (bio_append(out, &r->plain, e) == -1) {
+	if (mdm_bio_to_buf(out, &r->plain, e) == -1) {
 		if (e != NULL && e->code == MDM_E_TOOBIG)
 			rc = refuse(r, FAIL_BAD_REQUEST, "pkcsPKIEnvelope "
 			    "content larger than %u bytes", CSR_MAX);
@@ -1067,7 +995,7 @@ envelope(struct mdm_scep *s, struct req *r, const struct mdm_buf *data,
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "sk_X509_push");
 		goto out;
 	}
-	if ((in = mem_bio(data->data, data->len, e)) == NULL)
+	if ((in = mdm_bio_from_mem(data->data, data->len, e)) == NULL)
 		goto out;
 	if ((cms = CMS_encrypt(to, in, s->cipher[c], CMS_BINARY)) == NULL) {
 		rc = refuse(r, FAIL_BAD_ALG, "cannot encrypt to the signer "
@@ -1135,7 +1063,7 @@ certrep(struct mdm_scep *s, struct req *r, int failed,
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "CMS_add1_cert");
 		goto out;
 	}
-	if ((in = mem_bio(content ? content->data : NULL,
+	if ((in = mdm_bio_from_mem(content ? content->data : NULL,
 	    content ? content->len : 0, e)) == NULL)
 		goto out;
 	if (!CMS_final(cms, in, NULL, CMS_BINARY)) {
@@ -1904,7 +1832,7 @@ do_enrol(struct mdm_scep *s, struct req *r, struct mdm_scep_response *resp,
 	}
 	if ((rc = check_key(s, r, pub)) != 0)
 		goto out;
-	if (name_oneline(X509_REQ_get_subject_name(r->csr), subject,
+	if (mdm_x509_name_str(X509_REQ_get_subject_name(r->csr), subject,
 	    sizeof(subject), &too_long, e) == -1) {
 		rc = refuse(r, FAIL_BAD_REQUEST, "CSR subject does not parse");
 		goto out;

@@ -94,19 +94,6 @@ mdm_x509_looks_like_pem(const void *data, size_t len)
 	return contains(data, len, "-----BEGIN ");
 }
 
-static void
-hex_lower(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
-
 int
 mdm_x509_gen_rsa(int bits, EVP_PKEY **out, struct mdm_err *e)
 {
@@ -977,9 +964,9 @@ mdm_x509_cert_to_der(X509 *c, struct mdm_buf *out, struct mdm_err *e)
 
 /* Inspection. */
 
-/* The one DN form of this project; see the header. */
-static int
-name_to_str(const X509_NAME *n, char *out, size_t outlen, struct mdm_err *e)
+int
+mdm_x509_name_str(const X509_NAME *n, char *out, size_t outlen,
+    int *truncated, struct mdm_err *e)
 {
 	BIO *b;
 	char *p;
@@ -987,6 +974,9 @@ name_to_str(const X509_NAME *n, char *out, size_t outlen, struct mdm_err *e)
 	size_t cut;
 	int rc = -1;
 
+	if (truncated != NULL)
+		*truncated = 0;
+	out[0] = '\0';
 	if ((b = BIO_new(BIO_s_mem())) == NULL) {
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BIO_new");
 		goto out;
@@ -1003,6 +993,8 @@ name_to_str(const X509_NAME *n, char *out, size_t outlen, struct mdm_err *e)
 		/* Do not leave half a UTF-8 sequence at the end. */
 		while (cut > 0 && ((unsigned char)p[cut] & 0xc0) == 0x80)
 			cut--;
+		if (truncated != NULL)
+			*truncated = 1;
 	}
 	memcpy(out, p, cut);
 	out[cut] = '\0';
@@ -1043,7 +1035,7 @@ mdm_x509_sha256_hex(X509 *c, char out[65], struct mdm_err *e)
 	if (!X509_digest(c, EVP_sha256(), md, &n) || n != 32)
 		return mdm_err_set_ssl(e, MDM_E_DATA,
 		    "cannot hash certificate");
-	hex_lower(md, n, out);
+	mdm_hex_lower(md, n, out);
 	return 0;
 }
 
@@ -1056,10 +1048,10 @@ mdm_x509_inspect(X509 *c, struct mdm_x509_info *out, struct mdm_err *e)
 
 	memset(out, 0, sizeof(*out));
 	ERR_clear_error();
-	if (name_to_str(X509_get_subject_name(c), out->subject,
-	    sizeof(out->subject), e) == -1 ||
-	    name_to_str(X509_get_issuer_name(c), out->issuer,
-	    sizeof(out->issuer), e) == -1)
+	if (mdm_x509_name_str(X509_get_subject_name(c), out->subject,
+	    sizeof(out->subject), NULL, e) == -1 ||
+	    mdm_x509_name_str(X509_get_issuer_name(c), out->issuer,
+	    sizeof(out->issuer), NULL, e) == -1)
 		goto out;
 	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(c), NULL);
 	if (bn == NULL || (hex = BN_bn2hex(bn)) == NULL) {

@@ -141,6 +141,13 @@ struct mdm_x509_info {
 	int is_ca;		/* basicConstraints CA:TRUE */
 };
 int mdm_x509_inspect(X509 *c, struct mdm_x509_info *out, struct mdm_err *e);
+/*
+ * The one text form of a name (see above) into out.  A name longer than
+ * outlen is cut at a character boundary and *truncated set (it may be
+ * NULL when a cut name will do, as in a report).
+ */
+int mdm_x509_name_str(const X509_NAME *n, char *out, size_t outlen,
+    int *truncated, struct mdm_err *e);
 int mdm_x509_sha256_hex(X509 *c, char out[65], struct mdm_err *e);
 /*
  * The first subject attribute with this NID (NID_userId for the APNs
