@@ -18,6 +18,7 @@
 #include "migrations.h"
 #include "state.h"
 #include "state_int.h"
+#include "ossl_int.h"
 #include "mdm_int.h"
 
 /* Room left under PATH_MAX for the names the tools put under dir. */
@@ -506,8 +507,8 @@ mdm_state_write_file(struct mdm_state *st, const char *rel, const void *data,
 	return mdm_file_write_atomic(path, data, len, mode, file_flags, e);
 }
 
-static int
-is_hex(const char *s, int upper)
+int
+mdm_state_is_hex(const char *s, int upper)
 {
 	for (; *s != '\0'; s++) {
 		if (*s >= '0' && *s <= '9')
@@ -519,16 +520,16 @@ is_hex(const char *s, int upper)
 	return 1;
 }
 
-static int
-check_row(const struct mdm_cert_row *row, const unsigned char *der,
-    size_t der_len, char *sha, size_t shalen, struct mdm_err *e)
+int
+mdm_state_cert_check(const struct mdm_cert_row *row,
+    const unsigned char *der, size_t der_len, char sha[65], struct mdm_err *e)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	unsigned int mdlen = 0;
 	size_t n;
 
 	if (row->serial == NULL || (n = strlen(row->serial)) == 0 ||
-	    n > SERIAL_MAX || !is_hex(row->serial, 1))
+	    n > SERIAL_MAX || !mdm_state_is_hex(row->serial, 1))
 		return mdm_err_set(e, MDM_E_DATA, "certificate serial \"%.64s\" "
 		    "is not uppercase hex of 1 to %d digits",
 		    row->serial ? row->serial : "", SERIAL_MAX);
@@ -543,10 +544,9 @@ check_row(const struct mdm_cert_row *row, const unsigned char *der,
 		    "%zu bytes (1 to %u allowed)", row->serial, der_len,
 		    MDM_CAP_CERT);
 	if (EVP_Digest(der, der_len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    shalen < 2 * (size_t)mdlen + 1)
+	    mdlen != 32)
 		return mdm_err_set_ssl(e, MDM_E_SOFTWARE, "sha256");
-	for (i = 0; i < mdlen; i++)
-		snprintf(sha + 2 * i, 3, "%02x", md[i]);
+	mdm_hex_lower(md, mdlen, sha);
 	if (row->sha256 != NULL && strcmp(row->sha256, sha) != 0)
 		return mdm_err_set(e, MDM_E_DATA, "certificate %s: sha256 %.64s "
 		    "is not the lowercase SHA-256 of its DER", row->serial,
@@ -555,21 +555,12 @@ check_row(const struct mdm_cert_row *row, const unsigned char *der,
 }
 
 int
-mdm_state_cert_insert(struct mdm_state *st, const struct mdm_cert_row *row,
+mdm_state_cert_step_insert(struct mdm_state *st, sqlite3_stmt *stmt,
+    const struct mdm_cert_row *row, const char *sha,
     const unsigned char *der, size_t der_len, struct mdm_err *e)
 {
-	static const char sql[] =
-	    "INSERT INTO certificates (serial, subject, sha256, kind, "
-	    "not_before, not_after, revoked_at, der, created_at) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-	sqlite3_stmt *stmt = NULL;
-	char sha[2 * EVP_MAX_MD_SIZE + 1];
-	int rc, ret = -1;
+	int rc;
 
-	if (check_row(row, der, der_len, sha, sizeof(sha), e) == -1)
-		return -1;
-	if (mdm_state_prepare(st, sql, &stmt, e) == -1)
-		return -1;
 	sqlite3_bind_text(stmt, 1, row->serial, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, row->subject, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, sha, -1, SQLITE_STATIC);
@@ -584,16 +575,33 @@ mdm_state_cert_insert(struct mdm_state *st, const struct mdm_cert_row *row,
 	sqlite3_bind_int64(stmt, 9, (sqlite3_int64)time(NULL));
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-		mdm_err_set(e, MDM_E_EXISTS, "certificate serial %s is "
+		return mdm_err_set(e, MDM_E_EXISTS, "certificate serial %s is "
 		    "already recorded", row->serial);
-	else if (rc == SQLITE_CONSTRAINT_UNIQUE)
-		mdm_err_set(e, MDM_E_EXISTS, "certificate with sha256 %s is "
-		    "already recorded", sha);
-	else if (rc != SQLITE_DONE)
-		mdm_state_db_err(st, rc, e, "%s: certificate %s", st->dbpath,
-		    row->serial);
-	else
-		ret = 0;
+	if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		return mdm_err_set(e, MDM_E_EXISTS, "certificate with sha256 %s "
+		    "is already recorded", sha);
+	if (rc != SQLITE_DONE)
+		return mdm_state_db_err(st, rc, e, "%s: certificate %s",
+		    st->dbpath, row->serial);
+	return 0;
+}
+
+int
+mdm_state_cert_insert(struct mdm_state *st, const struct mdm_cert_row *row,
+    const unsigned char *der, size_t der_len, struct mdm_err *e)
+{
+	static const char sql[] =
+	    "INSERT INTO certificates (serial, subject, sha256, kind, "
+	    "not_before, not_after, revoked_at, der, created_at) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	sqlite3_stmt *stmt = NULL;
+	char sha[65];
+	int ret;
+
+	if (mdm_state_cert_check(row, der, der_len, sha, e) == -1 ||
+	    mdm_state_prepare(st, sql, &stmt, e) == -1)
+		return -1;
+	ret = mdm_state_cert_step_insert(st, stmt, row, sha, der, der_len, e);
 	sqlite3_finalize(stmt);
 	return ret;
 }

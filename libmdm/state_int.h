@@ -32,4 +32,22 @@ int mdm_state_prepare(struct mdm_state *st, const char *sql,
 /* Runs SQL that returns no rows (may be several statements). */
 int mdm_state_exec(struct mdm_state *st, const char *sql, struct mdm_err *e);
 
+/* Whether s is all hex digits, upper- or lowercase as asked. */
+int mdm_state_is_hex(const char *s, int upper);
+
+/*
+ * The rules of the certificates table, checked before any insert (so
+ * every path keeps one table sane); sha gets the lowercase SHA-256 hex of
+ * der.  mdm_state_cert_step_insert binds row as parameters 1 to 9 of an
+ * INSERT INTO certificates (serial, subject, sha256, kind, not_before,
+ * not_after, revoked_at, der, created_at, ...) the caller prepared (and
+ * bound any further parameters of), steps it, and names a duplicate
+ * serial or fingerprint MDM_E_EXISTS.
+ */
+int mdm_state_cert_check(const struct mdm_cert_row *row,
+    const unsigned char *der, size_t der_len, char sha[65], struct mdm_err *e);
+int mdm_state_cert_step_insert(struct mdm_state *st, sqlite3_stmt *stmt,
+    const struct mdm_cert_row *row, const char *sha,
+    const unsigned char *der, size_t der_len, struct mdm_err *e);
+
 #endif

@@ -13,7 +13,6 @@
 #include "state_scep.h"
 #include "mdm_int.h"
 
-#define SERIAL_MAX	64
 #define TXID_MAX	255
 
 enum stmt_id {
@@ -210,59 +209,6 @@ mdm_state_scep_cert_by_serial(struct mdm_state_scep *ss, const char *serial,
 	return cert_lookup(ss, S_BY_SERIAL, serial, out, e);
 }
 
-static int
-is_hex(const char *s, int upper)
-{
-	for (; *s != '\0'; s++) {
-		if (*s >= '0' && *s <= '9')
-			continue;
-		if (upper ? (*s >= 'A' && *s <= 'F') : (*s >= 'a' && *s <= 'f'))
-			continue;
-		return 0;
-	}
-	return 1;
-}
-
-/* The rules of mdm_state_cert_insert, so both paths keep one table sane. */
-static int
-check_row(const struct mdm_cert_row *row, const char *txid,
-    const unsigned char *der, size_t der_len, char sha[65], struct mdm_err *e)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
-	size_t n;
-
-	if (row->serial == NULL || (n = strlen(row->serial)) == 0 ||
-	    n > SERIAL_MAX || !is_hex(row->serial, 1))
-		return mdm_err_set(e, MDM_E_DATA, "certificate serial "
-		    "\"%.64s\" is not uppercase hex of 1 to %d digits",
-		    row->serial ? row->serial : "", SERIAL_MAX);
-	if (row->subject == NULL || row->kind == NULL || *row->kind == '\0')
-		return mdm_err_set(e, MDM_E_USAGE, "certificate %s: subject "
-		    "and kind are required", row->serial);
-	if (row->not_after < row->not_before || row->revoked_at < 0)
-		return mdm_err_set(e, MDM_E_DATA, "certificate %s: bad "
-		    "validity times", row->serial);
-	if (txid != NULL && ((n = strlen(txid)) == 0 || n > TXID_MAX))
-		return mdm_err_set(e, MDM_E_DATA, "certificate %s: "
-		    "transaction id of %zu bytes (1 to %d allowed)",
-		    row->serial, n, TXID_MAX);
-	if (der == NULL || der_len == 0 || der_len > MDM_CAP_CERT)
-		return mdm_err_set(e, MDM_E_DATA, "certificate %s: DER of "
-		    "%zu bytes (1 to %u allowed)", row->serial, der_len,
-		    MDM_CAP_CERT);
-	if (EVP_Digest(der, der_len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != 32)
-		return mdm_err_set_ssl(e, MDM_E_SOFTWARE, "sha256");
-	for (i = 0; i < mdlen; i++)
-		snprintf(sha + 2 * i, 3, "%02x", md[i]);
-	if (row->sha256 != NULL && strcmp(row->sha256, sha) != 0)
-		return mdm_err_set(e, MDM_E_DATA, "certificate %s: sha256 "
-		    "%.64s is not the lowercase SHA-256 of its DER",
-		    row->serial, row->sha256);
-	return 0;
-}
-
 int
 mdm_state_scep_cert_insert(struct mdm_state_scep *ss,
     const struct mdm_cert_row *row, const char *transaction_id,
@@ -270,39 +216,23 @@ mdm_state_scep_cert_insert(struct mdm_state_scep *ss,
 {
 	sqlite3_stmt *s;
 	char sha[65];
-	int rc, ret = -1;
+	size_t n;
+	int ret;
 
-	if (check_row(row, transaction_id, der, der_len, sha, e) == -1)
+	if (mdm_state_cert_check(row, der, der_len, sha, e) == -1)
 		return -1;
+	if (transaction_id != NULL && ((n = strlen(transaction_id)) == 0 ||
+	    n > TXID_MAX))
+		return mdm_err_set(e, MDM_E_DATA, "certificate %s: "
+		    "transaction id of %zu bytes (1 to %d allowed)",
+		    row->serial, n, TXID_MAX);
 	if ((s = stmt(ss, S_INSERT, e)) == NULL)
 		return -1;
-	sqlite3_bind_text(s, 1, row->serial, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, row->subject, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, sha, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, row->kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, row->not_before);
-	sqlite3_bind_int64(s, 6, row->not_after);
-	if (row->revoked_at != 0)
-		sqlite3_bind_int64(s, 7, row->revoked_at);
-	else
-		sqlite3_bind_null(s, 7);
-	sqlite3_bind_blob(s, 8, der, (int)der_len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 9, (sqlite3_int64)time(NULL));
 	if (transaction_id != NULL)
 		sqlite3_bind_text(s, 10, transaction_id, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, 10);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-		mdm_err_set(e, MDM_E_EXISTS, "certificate serial %s is "
-		    "already recorded", row->serial);
-	else if (rc == SQLITE_CONSTRAINT_UNIQUE)
-		mdm_err_set(e, MDM_E_EXISTS, "certificate with sha256 %s is "
-		    "already recorded", sha);
-	else if (rc != SQLITE_DONE)
-		mdm_state_db_err(ss->st, rc, e, "certificate %s", row->serial);
-	else
-		ret = 0;
+	ret = mdm_state_cert_step_insert(ss->st, s, row, sha, der, der_len, e);
 	done(s);
 	return ret;
 }
@@ -372,7 +302,7 @@ out:
 static int
 check_hash(const char *hash, struct mdm_err *e)
 {
-	if (hash == NULL || strlen(hash) != 64 || !is_hex(hash, 0))
+	if (hash == NULL || strlen(hash) != 64 || !mdm_state_is_hex(hash, 0))
 		return mdm_err_set(e, MDM_E_USAGE, "challenge hash is not 64 "
 		    "lowercase hex digits");
 	return 0;
