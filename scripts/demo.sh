@@ -9,7 +9,12 @@ PATH="$bin:$PATH"
 export MDM_STATE_DIR="$state"
 rm -rf "$state"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+spid=
+cleanup() {
+	[ -n "$spid" ] && kill "$spid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
 
 step() {
 	printf '\n$ %s\n' "$*"
@@ -46,7 +51,6 @@ if command -v scepclient >/dev/null 2>&1; then
 	mdm-scep serve --listen 127.0.0.1:0 --port-file "$work/port" \
 		--challenge demo-secret 2>"$work/scep.log" &
 	spid=$!
-	trap 'kill $spid 2>/dev/null; rm -rf "$work"' EXIT
 	n=0
 	while [ ! -s "$work/port" ] && [ "$n" -lt 100 ]; do
 		sleep 0.1
@@ -71,6 +75,7 @@ if command -v scepclient >/dev/null 2>&1; then
 	step openssl crl -inform DER -in "$work/ca.crl" -CAfile "$state/ca/ca.pem" -noout
 	kill "$spid"
 	wait "$spid" 2>/dev/null || true
+	spid=
 	step mdm-certs list --kind device
 else
 	echo "(scepclient not installed: skipping the SCEP part)"
