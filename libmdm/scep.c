@@ -1470,39 +1470,6 @@ issued_release(struct issued *is)
 	issued_init(is);
 }
 
-/* 128 random bits, never zero; also as uppercase hex. */
-static int
-random_serial(X509 *c, char *hex, size_t hexlen, struct mdm_err *e)
-{
-	unsigned char raw[16];
-	BIGNUM *bn = NULL;
-	char *h = NULL;
-	int rc = -1;
-
-	do {
-		if (RAND_bytes(raw, sizeof(raw)) != 1) {
-			mdm_err_set_ssl(e, MDM_E_SOFTWARE, "RAND_bytes");
-			goto out;
-		}
-		BN_free(bn);
-		if ((bn = BN_bin2bn(raw, sizeof(raw), NULL)) == NULL) {
-			mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BN_bin2bn");
-			goto out;
-		}
-	} while (BN_is_zero(bn));
-	if (BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(c)) == NULL ||
-	    (h = BN_bn2hex(bn)) == NULL) {
-		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BN_to_ASN1_INTEGER");
-		goto out;
-	}
-	snprintf(hex, hexlen, "%s", h);
-	rc = 0;
-out:
-	OPENSSL_free(h);
-	BN_free(bn);
-	return rc;
-}
-
 /*
  * The certificate gets the CSR's SubjectPublicKeyInfo byte for byte.
  * X509_set_pubkey would encode the key and decode it again through
@@ -1616,7 +1583,8 @@ issue(struct mdm_scep *s, struct req *r, X509_EXTENSION *san,
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "X509_new");
 		goto out;
 	}
-	if (random_serial(c, out->serial, sizeof(out->serial), e) == -1 ||
+	if (mdm_x509_random_serial(c, out->serial, sizeof(out->serial),
+	    e) == -1 ||
 	    copy_spki(c, r->csr, e) == -1)
 		goto out;
 	if (!X509_set_subject_name(c, X509_REQ_get_subject_name(r->csr)) ||

@@ -165,11 +165,12 @@ add_name_entry(X509_NAME *n, int nid, int type, const char *value,
 	return 0;
 }
 
-static int
-random_serial(X509 *c, struct mdm_err *e)
+int
+mdm_x509_random_serial(X509 *c, char *hex, size_t hexlen, struct mdm_err *e)
 {
 	unsigned char raw[16];
 	BIGNUM *bn = NULL;
+	char *h = NULL;
 	int rc = -1;
 
 	/* 128 random bits; zero is not a valid serial, so draw again. */
@@ -188,8 +189,16 @@ random_serial(X509 *c, struct mdm_err *e)
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BN_to_ASN1_INTEGER");
 		goto out;
 	}
+	if (hex != NULL) {
+		if ((h = BN_bn2hex(bn)) == NULL) {
+			mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BN_bn2hex");
+			goto out;
+		}
+		snprintf(hex, hexlen, "%s", h);
+	}
 	rc = 0;
 out:
+	OPENSSL_free(h);
 	BN_free(bn);
 	return rc;
 }
@@ -489,7 +498,7 @@ build_cert(X509 *issuer, EVP_PKEY *sign_key, EVP_PKEY *pub,
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "X509_set_version");
 		goto out;
 	}
-	if (random_serial(c, e) == -1)
+	if (mdm_x509_random_serial(c, NULL, 0, e) == -1)
 		goto out;
 	/* DER order is general to specific, so O comes before CN. */
 	if (o->organization != NULL && *o->organization != '\0' &&

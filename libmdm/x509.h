@@ -142,6 +142,13 @@ struct mdm_x509_info {
 };
 int mdm_x509_inspect(X509 *c, struct mdm_x509_info *out, struct mdm_err *e);
 /*
+ * A fresh serial for c: 128 random bits, never zero, so unique by
+ * construction in practice.  hex (may be NULL) gets it in uppercase hex.
+ */
+int mdm_x509_random_serial(X509 *c, char *hex, size_t hexlen,
+    struct mdm_err *e);
+
+/*
  * The one text form of a name (see above) into out.  A name longer than
  * outlen is cut at a character boundary and *truncated set (it may be
  * NULL when a cut name will do, as in a report).
