@@ -363,6 +363,12 @@ check_date(const unsigned char *s, size_t n)
 	if (mo < 1 || mo > 12 || dd < 1 || dd > 31 || hh > 23 || mi > 59 ||
 	    ss > 60)
 		return -1;
+	/*
+	 * libplist rolls a leap second into the next minute; on the last
+	 * minute of 9999 that is year 10000, which no plist can hold.
+	 */
+	if (ss == 60 && y == 4 && memcmp(s - 4, "9999-12-31T23:59", 16) == 0)
+		return -1;
 	return 0;
 }
 

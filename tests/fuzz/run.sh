@@ -21,6 +21,14 @@ for f in "$dir"/fuzz_*; do
 	    -print_final_stats=1 -artifact_prefix="$work/" "$work/$name" \
 	    >"$work/$name.log" 2>&1; then
 		tail -n 40 "$work/$name.log"
+		# The scratch folder goes away: keep the input in the log.
+		for a in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
+			[ -f "$a" ] || continue
+			echo "fuzz: $name input ${a##*/}, base64:"
+			base64 -w 0 "$a"
+			echo
+			rm -f "$a"
+		done
 		echo "fuzz: $name FAILED"
 		status=1
 		continue

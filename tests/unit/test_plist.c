@@ -457,6 +457,7 @@ test_data_files(void)
 		{ "garbage.bin", MDM_E_DATA },
 		{ "bin_garbage.plist", MDM_E_DATA },
 		{ "fuzz_date_year0.plist", MDM_E_DATA },
+		{ "fuzz_date_leap_9999.plist", MDM_E_DATA },
 		{ "bin_cycle.plist", MDM_E_DATA },
 		{ "bin_selfref.plist", MDM_E_DATA },
 		{ "bin_badref.plist", MDM_E_DATA },
