@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "file.h"
 #include "log.h"
 #include "version.h"
 #include "mdm_int.h"
@@ -634,6 +635,19 @@ out:
 	free(line);
 	json_decref(obj);
 	return rc;
+}
+
+int
+mdm_cli_write_output(const char *path, const void *data, size_t len,
+    struct mdm_err *e)
+{
+	if (path == NULL || strcmp(path, "-") == 0) {
+		if (len > 0 && fwrite(data, 1, len, stdout) != len)
+			return mdm_err_set(e, MDM_E_IO, "write error on "
+			    "standard output");
+		return 0;
+	}
+	return mdm_file_write_atomic(path, data, len, 0644, 0, e);
 }
 
 static long long

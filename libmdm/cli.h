@@ -173,6 +173,13 @@ int mdm_cli_record(struct mdm_cli *cli, const struct mdm_cli_field *f,
     size_t n, struct mdm_err *e);
 
 /*
+ * The output of a -o option: written atomically to path (mode 0644), or
+ * to stdout when path is NULL or "-".
+ */
+int mdm_cli_write_output(const char *path, const void *data, size_t len,
+    struct mdm_err *e);
+
+/*
  * A progress bar on stderr for long work, drawn only when stderr is a
  * terminal and -q was not given; updates are rate-limited, so calling
  * mdm_progress_update for every item is cheap.

@@ -558,20 +558,6 @@ cmd_list(struct mdm_cli *cli, int argc, char **argv)
 	return rc;
 }
 
-/* Writes to path atomically, or to stdout when path is NULL or "-". */
-static int
-write_output(const char *path, const void *data, size_t len,
-    struct mdm_err *e)
-{
-	if (path == NULL || strcmp(path, "-") == 0) {
-		if (len > 0 && fwrite(data, 1, len, stdout) != len)
-			return mdm_err_set(e, MDM_E_IO, "write error on "
-			    "standard output");
-		return 0;
-	}
-	return mdm_file_write_atomic(path, data, len, 0644, 0, e);
-}
-
 static int
 is_der_sequence(const struct mdm_buf *b)
 {
@@ -670,7 +656,7 @@ cmd_sign_profile(struct mdm_cli *cli, int argc, char **argv)
 		}
 	}
 	if (mdm_cms_sign(in.data, in.len, id.cert, id.key, chain, 0, &out,
-	    &e) == -1 || write_output(output, out.data, out.len, &e) == -1)
+	    &e) == -1 || mdm_cli_write_output(output, out.data, out.len, &e) == -1)
 		goto fail;
 	goto out;
 fail:
@@ -747,7 +733,7 @@ cmd_verify_profile(struct mdm_cli *cli, int argc, char **argv)
 			e.code = MDM_E_DATA;
 		goto fail;
 	}
-	if (output != NULL && write_output(output, v.content.data,
+	if (output != NULL && mdm_cli_write_output(output, v.content.data,
 	    v.content.len, &e) == -1)
 		goto fail;
 	if (to_stdout) {
@@ -970,7 +956,7 @@ cmd_push_csr(struct mdm_cli *cli, int argc, char **argv)
 		mdm_log_info("have an MDM vendor sign this request, then "
 		    "upload the result at identity.apple.com");
 	}
-	if (write_output(output, out.data, out.len, &e) == -1)
+	if (mdm_cli_write_output(output, out.data, out.len, &e) == -1)
 		goto fail;
 	goto out;
 fail:

@@ -630,17 +630,8 @@ cmd_crl(struct mdm_cli *cli, int argc, char **argv)
 	if (open_state(cli, 1, &st, &e) == -1 ||
 	    mdm_scep_crl(st, (int)days, &der, &e) == -1)
 		goto fail;
-	if (output == NULL || strcmp(output, "-") == 0) {
-		if (der.len > 0 && fwrite(der.data, 1, der.len, stdout) !=
-		    der.len) {
-			mdm_err_set(&e, MDM_E_IO, "write error on standard "
-			    "output");
-			goto fail;
-		}
-	} else if (mdm_file_write_atomic(output, der.data, der.len, 0644, 0,
-	    &e) == -1) {
+	if (mdm_cli_write_output(output, der.data, der.len, &e) == -1)
 		goto fail;
-	}
 	goto out;
 fail:
 	rc = mdm_cli_fail(cli, &e);
