@@ -428,6 +428,39 @@ mdm_cli_parse_int(const char *s, long long min, long long max,
 }
 
 int
+mdm_cli_parse_size(const char *s, long long min, long long max,
+    long long *out, struct mdm_err *e)
+{
+	char num[32];
+	size_t len = strlen(s);
+	long long mult = 1;
+
+	if (len == 0 || len >= sizeof(num))
+		return mdm_err_set(e, MDM_E_USAGE, "'%s' is not a size", s);
+	memcpy(num, s, len + 1);
+	switch (num[len - 1]) {
+	case 'k':
+	case 'K':
+		mult = 1024;
+		num[len - 1] = '\0';
+		break;
+	case 'm':
+	case 'M':
+		mult = 1024 * 1024;
+		num[len - 1] = '\0';
+		break;
+	}
+	if (mdm_cli_parse_int(num, 0, LLONG_MAX / mult, out, e) == -1)
+		return mdm_err_set(e, MDM_E_USAGE, "'%s' is not a size (like "
+		    "65536, 64k, 1m)", s);
+	*out *= mult;
+	if (*out < min || *out > max)
+		return mdm_err_set(e, MDM_E_USAGE, "%s is out of range (%lld "
+		    "to %lld bytes)", s, min, max);
+	return 0;
+}
+
+int
 mdm_cli_parse_duration(const char *s, long long *seconds, struct mdm_err *e)
 {
 	static const struct {

@@ -123,6 +123,9 @@ int mdm_cli_parse_int(const char *s, long long min, long long max,
     long long *out, struct mdm_err *e);
 int mdm_cli_parse_duration(const char *s, long long *seconds,
     struct mdm_err *e);
+/* "65536", "64k", "1m": bytes, from min to max (MDM_E_USAGE otherwise). */
+int mdm_cli_parse_size(const char *s, long long min, long long max,
+    long long *out, struct mdm_err *e);
 
 /*
  * Ids from operands, or one per line (NUL-terminated with -0) from stdin

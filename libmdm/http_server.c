@@ -1,4 +1,5 @@
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
+#include "file.h"
 #include "http_server.h"
 #include "log.h"
 #include "mdm_int.h"
@@ -243,6 +245,25 @@ describe(struct mdm_http_server *s, struct mdm_err *e)
 	return 0;
 }
 
+static int
+default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int
 mdm_http_server_new(const struct mdm_http_config *cfg,
     struct mdm_http_server **out, struct mdm_err *e)
@@ -262,10 +283,11 @@ mdm_http_server_new(const struct mdm_http_config *cfg,
 		return -1;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
+	raise_fd_limit();
 	s->cfg = *cfg;
 	s->cfg.listen = NULL;
 	if (s->cfg.threads == 0)
-		s->cfg.threads = 1;
+		s->cfg.threads = default_threads();
 	if (s->cfg.max_body == 0)
 		s->cfg.max_body = MDM_HTTP_DEFAULT_MAX_BODY;
 	if (s->cfg.max_headers == 0)
@@ -752,6 +774,16 @@ setup_signals(struct mdm_http_server *s, struct mdm_err *e)
 	return 0;
 }
 
+static int
+write_port_file(struct mdm_http_server *s, struct mdm_err *e)
+{
+	char line[16];
+
+	snprintf(line, sizeof(line), "%d\n", s->port);
+	return mdm_file_write_atomic(s->cfg.port_file, line, strlen(line),
+	    0644, 0, e);
+}
+
 int
 mdm_http_server_start(struct mdm_http_server *s, struct mdm_err *e)
 {
@@ -794,6 +826,8 @@ mdm_http_server_start(struct mdm_http_server *s, struct mdm_err *e)
 		s->workers[i].running = 1;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (s->cfg.port_file != NULL && write_port_file(s, e) == -1)
+		goto fail;
 	return 0;
 fail:
 	/* free() stops and joins what runs and frees what was made. */

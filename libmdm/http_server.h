@@ -68,12 +68,19 @@ struct mdm_http_config {
 	 * mdm_http_server_port.  Borrowed for mdm_http_server_new only.
 	 */
 	const char *listen;
-	int threads;			/* 1..MDM_HTTP_MAX_THREADS; 0 = 1 */
+	int threads;			/* 1..MDM_HTTP_MAX_THREADS; 0 = one
+					   per CPU, at most 64 */
 	size_t max_body;		/* 0 = MDM_HTTP_DEFAULT_MAX_BODY */
 	size_t max_headers;		/* 0 = MDM_HTTP_DEFAULT_MAX_HEADERS */
 	int timeout_ms;			/* 0 = MDM_HTTP_DEFAULT_TIMEOUT_MS */
 	SSL_CTX *ssl_ctx;		/* NULL = plain HTTP; borrowed */
 	int stop_on_signals;		/* SIGINT/SIGTERM stop the server */
+	/*
+	 * Optional: mdm_http_server_start writes the port bound and a
+	 * newline there (atomically, 0644) once the workers serve, so a
+	 * script that asked for port 0 knows when and where to connect.
+	 */
+	const char *port_file;
 	mdm_http_handler_fn *handler;	/* required */
 	/*
 	 * Optional.  thread_init makes the context of worker `index`
@@ -89,7 +96,9 @@ struct mdm_http_config {
 
 /*
  * Resolves cfg->listen, binds and listens, so the port is known (and
- * connections queue) before the workers start.  A malformed address is
+ * connections queue) before the workers start.  Every idle client holds a
+ * descriptor until it times out, so the process's soft limit on open
+ * files is raised to its hard limit here.  A malformed address is
  * MDM_E_USAGE, one that does not resolve MDM_E_CONFIG, a port in use or
  * not ours to bind MDM_E_UNAVAILABLE / MDM_E_PERM.  cfg is copied (its
  * pointers are borrowed and must outlive the server).  *out is owned:

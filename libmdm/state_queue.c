@@ -620,9 +620,31 @@ mdm_state_enroll_cert_check(struct mdm_state *st, const char *id,
 	return 0;
 }
 
-int
-mdm_state_enroll_cert_bind(struct mdm_state *st, const char *id,
-    const char *cert_hash, struct mdm_err *e)
+/* 1 when our CA issued cert_hash by a RenewalReq signed by bound. */
+static int
+renewal_of(struct mdm_state *st, const char *cert_hash, const char *bound,
+    struct mdm_err *e)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret = -1;
+
+	if (prep(st, "SELECT 1 FROM certificates WHERE sha256 = ?1 "
+	    "AND renewed_from = ?2 AND revoked_at IS NULL", &s, e) == -1)
+		return -1;
+	sqlite3_bind_text(s, 1, cert_hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, bound, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		ret = rc == SQLITE_ROW;
+	else
+		dberr(st, rc, e, "certificates");
+	sqlite3_finalize(s);
+	return ret;
+}
+
+static int
+cert_bind(struct mdm_state *st, const char *id, const char *cert_hash,
+    int renewal, struct mdm_err *e)
 {
 	char dev[MDM_QUEUE_ID_MAX + 1], bound[65], other[MDM_QUEUE_ID_MAX + 1];
 	sqlite3_stmt *s = NULL;
@@ -637,6 +659,14 @@ mdm_state_enroll_cert_bind(struct mdm_state *st, const char *id,
 		mdm_err_set(e, MDM_E_NOINPUT, "%s: no such enrollment", id);
 	if (rc != 1)
 		goto out;
+	if (renewal) {
+		rc = *bound == '\0' ? 0 : renewal_of(st, cert_hash, bound, e);
+		if (rc == 0)
+			mdm_err_set(e, MDM_E_PERM, "%s: the certificate is not "
+			    "a renewal of the one bound", id);
+		if (rc != 1)
+			goto out;
+	}
 	rc = hash_holder(st, cert_hash, dev, other, sizeof(other), e);
 	if (rc == 1)
 		mdm_err_set(e, MDM_E_EXISTS, "%s: the certificate is bound to "
@@ -656,6 +686,42 @@ out:
 	sqlite3_finalize(s);
 	if (ret == -1)
 		mdm_state_rollback(st);
+	return ret;
+}
+
+int
+mdm_state_enroll_cert_bind(struct mdm_state *st, const char *id,
+    const char *cert_hash, struct mdm_err *e)
+{
+	return cert_bind(st, id, cert_hash, 0, e);
+}
+
+int
+mdm_state_enroll_cert_renew(struct mdm_state *st, const char *id,
+    const char *cert_hash, struct mdm_err *e)
+{
+	return cert_bind(st, id, cert_hash, 1, e);
+}
+
+int
+mdm_state_enroll_cert_revoked(struct mdm_state *st, const char *cert_hash,
+    struct mdm_err *e)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret = -1;
+
+	if (check_hash(cert_hash, e) == -1)
+		return -1;
+	if (prep(st, "SELECT 1 FROM certificates WHERE sha256 = ?1 "
+	    "AND revoked_at IS NOT NULL", &s, e) == -1)
+		return -1;
+	sqlite3_bind_text(s, 1, cert_hash, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		ret = rc == SQLITE_ROW;
+	else
+		dberr(st, rc, e, "certificates");
+	sqlite3_finalize(s);
 	return ret;
 }
 

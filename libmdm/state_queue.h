@@ -105,6 +105,17 @@ int mdm_state_enroll_cert_check(struct mdm_state *st, const char *id,
 /* Binds hash to id's device channel; MDM_E_EXISTS if bound elsewhere. */
 int mdm_state_enroll_cert_bind(struct mdm_state *st, const char *id,
     const char *cert_hash, struct mdm_err *e);
+/*
+ * A renewed identity: re-binds id's device channel to cert_hash when our
+ * CA issued that certificate, unrevoked, from a RenewalReq signed with the
+ * certificate bound now (certificates.renewed_from).  MDM_E_PERM when it
+ * did not; MDM_E_EXISTS when cert_hash is bound elsewhere.
+ */
+int mdm_state_enroll_cert_renew(struct mdm_state *st, const char *id,
+    const char *cert_hash, struct mdm_err *e);
+/* 1 when our CA has revoked the certificate cert_hash, else 0. */
+int mdm_state_enroll_cert_revoked(struct mdm_state *st, const char *cert_hash,
+    struct mdm_err *e);
 /* The device enrollment hash is bound to, into out; MDM_E_NOINPUT if none. */
 int mdm_state_enroll_by_cert(struct mdm_state *st, const char *cert_hash,
     char *out, size_t outlen, struct mdm_err *e);

@@ -1,0 +1,595 @@
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "file.h"
+#include "http_server.h"
+#include "log.h"
+#include "seal.h"
+#include "serve_tool.h"
+#include "service.h"
+#include "state.h"
+#include "state_webhook.h"
+#include "webhook.h"
+#include "x509.h"
+#include "banned.h"
+
+#define DEFAULT_LISTEN		"127.0.0.1:8443"
+#define MAX_THREADS		64
+#define HMAC_KEY_MAX		4096
+#define WEBHOOK_INTERVAL_S	1
+
+enum {
+	OPT_LISTEN = 256,
+	OPT_NO_TLS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_CERT_HEADER,
+	OPT_ZERO_CHALLENGE,
+	OPT_TOKEN_EXEC,
+	OPT_DM_URL,
+	OPT_WEBHOOK_URL,
+	OPT_WEBHOOK_HMAC_KEY_FILE,
+	OPT_THREADS,
+	OPT_MAX_BODY,
+	OPT_TIMEOUT,
+	OPT_PORT_FILE,
+};
+
+struct serve {
+	const char *state_dir;
+	struct mdm_service_config svc;
+	X509 *ca;
+	unsigned char seal_key[MDM_SEAL_KEY_LEN];
+	/* webhooks */
+	const char *webhook_url;
+	struct mdm_buf hmac_key;
+	pthread_t webhook_tid;
+	int webhook_running;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stopping;
+};
+
+struct worker {
+	struct mdm_state *st;
+	struct mdm_service *svc;
+};
+
+static void
+worker_fini(void *p, void *arg)
+{
+	struct worker *w = p;
+
+	(void)arg;
+	if (w == NULL)
+		return;
+	mdm_service_free(w->svc);
+	mdm_state_close(w->st);
+	free(w);
+}
+
+static void *
+worker_init(int index, void *arg, struct mdm_err *e)
+{
+	struct serve *sv = arg;
+	struct worker *w;
+
+	(void)index;
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
+		return NULL;
+	}
+	if (mdm_state_open(sv->state_dir, 0, &w->st, e) == -1 ||
+	    mdm_service_new(w->st, &sv->svc, &w->svc, e) == -1) {
+		worker_fini(w, arg);
+		return NULL;
+	}
+	return w;
+}
+
+/* Ids and reasons come from devices: one line, printable, short. */
+static void
+log_safe(const char *s, char *out, size_t outlen)
+{
+	size_t i;
+
+	if (s == NULL || *s == '\0') {
+		snprintf(out, outlen, "-");
+		return;
+	}
+	for (i = 0; i + 1 < outlen && s[i] != '\0'; i++)
+		out[i] = (s[i] > 0x20 && s[i] < 0x7f) || s[i] == ' ' ? s[i] :
+		    '?';
+	out[i] = '\0';
+}
+
+static long long
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+handle(struct mdm_http_request *r, void *ctx, void *arg)
+{
+	struct worker *w = ctx;
+	struct serve *sv = arg;
+	struct mdm_service_request q;
+	struct mdm_service_response resp;
+	char id[128], reason[MDM_ERR_MSG_MAX];
+	long long t0 = now_us();
+
+	memset(&q, 0, sizeof(q));
+	q.method = mdm_http_request_method(r);
+	q.path = mdm_http_request_path(r);
+	q.query = mdm_http_request_query(r);
+	q.content_type = mdm_http_request_header(r, "Content-Type");
+	q.signature = mdm_http_request_header(r, "Mdm-Signature");
+	if (sv->svc.cert_header != NULL)
+		q.forwarded_cert = mdm_http_request_header(r,
+		    sv->svc.cert_header);
+	q.tls_cert = mdm_http_request_peer_cert(r);
+	q.body = mdm_http_request_body(r, &q.len);
+	mdm_service_response_init(&resp);
+	mdm_service_handle(w->svc, &q, &resp);
+	if (resp.status == 503)
+		mdm_http_add_header(r, "Retry-After", "1", NULL);
+	mdm_http_reply(r, resp.status, resp.content_type, resp.body.data,
+	    resp.body.len, NULL);
+	log_safe(resp.id, id, sizeof(id));
+	if (resp.reason[0] != '\0') {
+		log_safe(resp.reason, reason, sizeof(reason));
+		mdm_log(resp.status >= 500 ? MDM_LOG_ERROR : MDM_LOG_WARN,
+		    "%s %s %s %d %s: %s", mdm_http_request_peer(r), q.method,
+		    q.path, resp.status, id, reason);
+	} else
+		mdm_log_debug("%s %s %s %d %s %s%s%s %lldus",
+		    mdm_http_request_peer(r), q.method, q.path, resp.status,
+		    id, resp.outcome, resp.command_uuid[0] != '\0' ? " sent " :
+		    "", resp.command_uuid, now_us() - t0);
+	mdm_service_response_release(&resp);
+	if (sv->webhook_url != NULL) {
+		pthread_mutex_lock(&sv->lock);
+		pthread_cond_signal(&sv->wake);
+		pthread_mutex_unlock(&sv->lock);
+	}
+}
+
+/*
+ * Delivers the outbox: woken by each request (which may have queued an
+ * event) and once a second for retries that came due.  It has its own
+ * database handle and never blocks a worker.
+ */
+static void *
+webhook_main(void *arg)
+{
+	struct serve *sv = arg;
+	struct mdm_webhook_config wc;
+	struct mdm_webhook_stats stats;
+	struct mdm_state *st = NULL;
+	struct mdm_err e = { 0 };
+	struct timespec until;
+	time_t warned = 0;
+	int n;
+
+	memset(&wc, 0, sizeof(wc));
+	wc.url = sv->webhook_url;
+	wc.hmac_key = sv->hmac_key.len > 0 ? sv->hmac_key.data : NULL;
+	wc.hmac_key_len = sv->hmac_key.len;
+	pthread_mutex_lock(&sv->lock);
+	while (!sv->stopping) {
+		pthread_mutex_unlock(&sv->lock);
+		if (st == NULL && mdm_state_open(sv->state_dir, 0, &st,
+		    &e) == -1)
+			n = -1;
+		else {
+			memset(&stats, 0, sizeof(stats));
+			n = mdm_webhook_deliver_due(st, &wc,
+			    mdm_webhook_now_ms(), &stats, &e);
+		}
+		if (n == -1 && time(NULL) - warned >= 60) {
+			mdm_log_error("webhook: %s", e.msg);
+			warned = time(NULL);
+		}
+		pthread_mutex_lock(&sv->lock);
+		if (n > 0 && !stats.stopped && !sv->stopping)
+			continue;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += WEBHOOK_INTERVAL_S;
+		if (!sv->stopping)
+			pthread_cond_timedwait(&sv->wake, &sv->lock, &until);
+	}
+	pthread_mutex_unlock(&sv->lock);
+	mdm_state_close(st);
+	return NULL;
+}
+
+static int
+webhook_start(struct serve *sv, struct mdm_err *e)
+{
+	int err;
+
+	if (sv->webhook_url == NULL)
+		return 0;
+	if ((err = pthread_create(&sv->webhook_tid, NULL, webhook_main,
+	    sv)) != 0)
+		return mdm_err_set_sys(e, MDM_E_SOFTWARE, err, "cannot start "
+		    "the webhook thread");
+	sv->webhook_running = 1;
+	return 0;
+}
+
+static void
+webhook_stop(struct serve *sv)
+{
+	if (!sv->webhook_running)
+		return;
+	pthread_mutex_lock(&sv->lock);
+	sv->stopping = 1;
+	pthread_cond_signal(&sv->wake);
+	pthread_mutex_unlock(&sv->lock);
+	pthread_join(sv->webhook_tid, NULL);
+	sv->webhook_running = 0;
+}
+
+/*
+ * The TLS identity of the server, and a request for the device's
+ * certificate that never fails the handshake: a device that signs its
+ * messages offers none, and one our CA did not issue is refused with a
+ * 400 and a log line saying why, which a handshake alert would not give.
+ */
+static int
+accept_any(int ok, X509_STORE_CTX *ctx)
+{
+	(void)ok;
+	(void)ctx;
+	return 1;
+}
+
+static int
+tls_setup(struct mdm_state *st, const char *cert, const char *key, X509 *ca,
+    SSL_CTX **out, struct mdm_err *e)
+{
+	char cpath[PATH_MAX], kpath[PATH_MAX];
+	STACK_OF(X509_NAME) *names = NULL;
+	X509_NAME *n;
+	SSL_CTX *ctx = NULL;
+
+	*out = NULL;
+	if (cert == NULL) {
+		if (mdm_state_path(st, "tls/server.pem", cpath, sizeof(cpath),
+		    e) == -1)
+			return -1;
+		cert = cpath;
+	}
+	if (key == NULL) {
+		if (mdm_state_path(st, "tls/server.key", kpath, sizeof(kpath),
+		    e) == -1)
+			return -1;
+		key = kpath;
+	}
+	if (!mdm_file_exists(cert))
+		return mdm_err_set(e, MDM_E_CONFIG, "%s is missing: run "
+		    "'mdm-certs init', give --tls-cert, or serve behind a "
+		    "TLS proxy with --no-tls", cert);
+	if (mdm_file_check_private(key, e) == -1)
+		return -1;
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
+	    !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
+		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "cannot make a TLS context");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		mdm_err_set_ssl(e, MDM_E_CONFIG, "%s", cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		mdm_err_set_ssl(e, MDM_E_CONFIG, "%s (for %s)", key, cert);
+		goto fail;
+	}
+	if ((names = sk_X509_NAME_new_null()) == NULL ||
+	    (n = X509_NAME_dup(X509_get_subject_name(ca))) == NULL ||
+	    !sk_X509_NAME_push(names, n)) {
+		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "out of memory");
+		goto fail;
+	}
+	SSL_CTX_set_client_CA_list(ctx, names);
+	names = NULL;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any);
+	*out = ctx;
+	return 0;
+fail:
+	sk_X509_NAME_pop_free(names, X509_NAME_free);
+	SSL_CTX_free(ctx);
+	return -1;
+}
+
+static int
+load_ca(struct mdm_state *st, X509 **ca, struct mdm_err *e)
+{
+	char path[PATH_MAX];
+
+	if (mdm_state_path(st, "ca/ca.pem", path, sizeof(path), e) == -1)
+		return -1;
+	if (!mdm_file_exists(path))
+		return mdm_err_set(e, MDM_E_CONFIG, "%s is missing: run "
+		    "'mdm-certs init' first", path);
+	return mdm_x509_load_cert(path, ca, e);
+}
+
+/* The first line of a private file, as the HMAC key. */
+static int
+read_hmac_key(const char *path, struct mdm_buf *b, struct mdm_err *e)
+{
+	size_t n;
+
+	if (mdm_file_read_private(path, b, e) == -1)
+		return -1;
+	n = strcspn((const char *)b->data, "\r\n");
+	OPENSSL_cleanse(b->data + n, b->len - n);
+	b->len = n;
+	if (n == 0)
+		return mdm_err_set(e, MDM_E_CONFIG, "%s: the key is empty",
+		    path);
+	return 0;
+}
+
+static int
+executable(const char *path)
+{
+	return strchr(path, '/') != NULL && access(path, X_OK) == 0;
+}
+
+static const struct mdm_cli_opt serve_opts[] = {
+	{ "listen", 0, "addr:port", OPT_LISTEN,
+	    "listen here (default: " DEFAULT_LISTEN "; :PORT = every "
+	    "address)" },
+	{ "no-tls", 0, NULL, OPT_NO_TLS,
+	    "plain HTTP, for a TLS-terminating proxy in front" },
+	{ "tls-cert", 0, "file", OPT_TLS_CERT,
+	    "server certificate chain, PEM (default: STATE/tls/server.pem)" },
+	{ "tls-key", 0, "file", OPT_TLS_KEY,
+	    "its key, PEM, mode 0600 (default: STATE/tls/server.key)" },
+	{ "cert-header", 0, "name", OPT_CERT_HEADER,
+	    "read the device certificate from this proxy header" },
+	{ "user-auth-zero-challenge", 0, NULL, OPT_ZERO_CHALLENGE,
+	    "answer UserAuthenticate with an empty challenge, not 410" },
+	{ "token-exec", 0, "prog", OPT_TOKEN_EXEC,
+	    "answer GetToken with what prog prints" },
+	{ "dm-url", 0, "url", OPT_DM_URL,
+	    "forward DeclarativeManagement to this DDM server" },
+	{ "webhook-url", 0, "url", OPT_WEBHOOK_URL,
+	    "POST MicroMDM-style events here, from a durable outbox" },
+	{ "webhook-hmac-key-file", 0, "file", OPT_WEBHOOK_HMAC_KEY_FILE,
+	    "sign events with this key (X-Hmac-Signature)" },
+	{ "threads", 0, "n", OPT_THREADS,
+	    "worker threads (default: the number of CPUs)" },
+	{ "max-body", 0, "bytes", OPT_MAX_BODY,
+	    "largest request body (default: 8m)" },
+	{ "timeout", 0, "duration", OPT_TIMEOUT,
+	    "close connections idle this long (default: 30s)" },
+	{ "port-file", 0, "file", OPT_PORT_FILE,
+	    "write the port to file once serving (for --listen ...:0)" },
+	MDM_CLI_OPT_END
+};
+
+struct opts {
+	const char *listen, *tls_cert, *tls_key, *port_file, *hmac_file;
+	long long threads, max_body, timeout;
+	int no_tls;
+};
+
+/*
+ * Fills o and sv from argv.  0: go on; otherwise the exit status, or -1
+ * when --help, --version or a usage error was handled (cli->status).
+ */
+static int
+parse_opts(struct mdm_cli *cli, int argc, char **argv, struct opts *o,
+    struct serve *sv)
+{
+	struct mdm_err e = { 0 };
+	const char *arg;
+	int ch;
+
+	while ((ch = mdm_cli_getopt(cli, argc, argv, serve_opts, &arg)) !=
+	    MDM_CLI_DONE) {
+		switch (ch) {
+		case OPT_LISTEN:
+			o->listen = arg;
+			break;
+		case OPT_NO_TLS:
+			o->no_tls = 1;
+			break;
+		case OPT_TLS_CERT:
+			o->tls_cert = arg;
+			break;
+		case OPT_TLS_KEY:
+			o->tls_key = arg;
+			break;
+		case OPT_CERT_HEADER:
+			if (*arg == '\0' || strpbrk(arg, ": \t\r\n") != NULL)
+				return mdm_cli_usage(cli, "--cert-header: '%s' "
+				    "is not a header name", arg);
+			sv->svc.cert_header = arg;
+			break;
+		case OPT_ZERO_CHALLENGE:
+			sv->svc.user_auth_zero_challenge = 1;
+			break;
+		case OPT_TOKEN_EXEC:
+			sv->svc.token_exec = arg;
+			break;
+		case OPT_DM_URL:
+			if (strncmp(arg, "http://", 7) != 0 &&
+			    strncmp(arg, "https://", 8) != 0)
+				return mdm_cli_usage(cli, "--dm-url: '%s' is "
+				    "not an http(s) URL", arg);
+			sv->svc.dm_url = arg;
+			break;
+		case OPT_WEBHOOK_URL:
+			if (strncmp(arg, "http://", 7) != 0 &&
+			    strncmp(arg, "https://", 8) != 0)
+				return mdm_cli_usage(cli, "--webhook-url: '%s' "
+				    "is not an http(s) URL", arg);
+			sv->webhook_url = arg;
+			break;
+		case OPT_WEBHOOK_HMAC_KEY_FILE:
+			o->hmac_file = arg;
+			break;
+		case OPT_THREADS:
+			if (mdm_cli_parse_int(arg, 1, MAX_THREADS, &o->threads,
+			    &e) == -1)
+				return mdm_cli_usage(cli, "--threads: %s",
+				    e.msg);
+			break;
+		case OPT_MAX_BODY:
+			if (mdm_cli_parse_size(arg, 4096, 64LL << 20,
+			    &o->max_body, &e) == -1)
+				return mdm_cli_usage(cli, "--max-body: %s",
+				    e.msg);
+			break;
+		case OPT_TIMEOUT:
+			if (mdm_cli_parse_duration(arg, &o->timeout, &e) == -1 ||
+			    o->timeout < 1 || o->timeout > 3600)
+				return mdm_cli_usage(cli, "--timeout: '%s' is "
+				    "not a duration from 1s to 1h", arg);
+			break;
+		case OPT_PORT_FILE:
+			o->port_file = arg;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (cli->optind != argc)
+		return mdm_cli_usage(cli, "mdm-serve takes no operands");
+	if (o->no_tls && (o->tls_cert != NULL || o->tls_key != NULL))
+		return mdm_cli_usage(cli, "--no-tls excludes --tls-cert and "
+		    "--tls-key");
+	if (o->hmac_file != NULL && sv->webhook_url == NULL)
+		return mdm_cli_usage(cli, "--webhook-hmac-key-file needs "
+		    "--webhook-url");
+	return 0;
+}
+
+static int
+run(struct mdm_cli *cli, int argc, char **argv)
+{
+	struct serve sv;
+	struct opts o;
+	struct mdm_http_config hc;
+	struct mdm_http_server *srv = NULL;
+	struct mdm_state *st = NULL;
+	struct mdm_err e = { 0 };
+	SSL_CTX *tls = NULL;
+	char keypath[PATH_MAX];
+	int sig, rc;
+
+	memset(&sv, 0, sizeof(sv));
+	memset(&o, 0, sizeof(o));
+	o.listen = DEFAULT_LISTEN;
+	o.max_body = 8LL << 20;
+	o.timeout = 30;
+	mdm_buf_init_secret(&sv.hmac_key, HMAC_KEY_MAX);
+	pthread_mutex_init(&sv.lock, NULL);
+	pthread_cond_init(&sv.wake, NULL);
+	if ((rc = parse_opts(cli, argc, argv, &o, &sv)) != 0) {
+		if (rc == -1)
+			rc = cli->status;
+		goto out;
+	}
+	if (sv.svc.token_exec != NULL && !executable(sv.svc.token_exec)) {
+		mdm_err_set(&e, MDM_E_CONFIG, "--token-exec: '%s' is not an "
+		    "executable file (give its path)", sv.svc.token_exec);
+		goto fail;
+	}
+	if (o.hmac_file != NULL && read_hmac_key(o.hmac_file, &sv.hmac_key,
+	    &e) == -1)
+		goto fail;
+	if (mdm_crypto_init(&e) == -1 ||
+	    curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		goto fail;
+	/* A state that is not set up fails here, before the port opens. */
+	if (mdm_state_open(mdm_cli_state_dir(cli), 0, &st, &e) == -1 ||
+	    load_ca(st, &sv.ca, &e) == -1 ||
+	    mdm_state_path(st, "seal.key", keypath, sizeof(keypath),
+	    &e) == -1 ||
+	    mdm_seal_key_load(keypath, 1, sv.seal_key, &e) == -1)
+		goto fail;
+	if (!o.no_tls && tls_setup(st, o.tls_cert, o.tls_key, sv.ca, &tls,
+	    &e) == -1)
+		goto fail;
+	mdm_state_close(st);
+	st = NULL;
+	sv.state_dir = mdm_cli_state_dir(cli);
+	sv.svc.ca = sv.ca;
+	sv.svc.seal_key = sv.seal_key;
+	sv.svc.webhook = sv.webhook_url != NULL;
+
+	memset(&hc, 0, sizeof(hc));
+	hc.listen = o.listen;
+	hc.threads = (int)o.threads;
+	hc.max_body = (size_t)o.max_body;
+	hc.timeout_ms = (int)o.timeout * 1000;
+	hc.ssl_ctx = tls;
+	hc.stop_on_signals = 1;
+	hc.port_file = o.port_file;
+	hc.handler = handle;
+	hc.thread_init = worker_init;
+	hc.thread_fini = worker_fini;
+	hc.arg = &sv;
+	if (mdm_http_server_new(&hc, &srv, &e) == -1 ||
+	    webhook_start(&sv, &e) == -1 ||
+	    mdm_http_server_start(srv, &e) == -1)
+		goto fail;
+	mdm_log_info("listening on %s (%s; check-in at /mdm/checkin, "
+	    "commands at /mdm/connect, both at /mdm)%s%s",
+	    mdm_http_server_address(srv), tls != NULL ? "TLS" : "plain HTTP",
+	    sv.webhook_url != NULL ? "; webhooks to " : "",
+	    sv.webhook_url != NULL ? sv.webhook_url : "");
+	sig = mdm_http_server_wait(srv);
+	mdm_log_info("stopped%s", sig == SIGTERM ? " (SIGTERM)" :
+	    sig == SIGINT ? " (SIGINT)" : "");
+	rc = MDM_EX_OK;
+	goto out;
+fail:
+	rc = mdm_cli_fail(cli, &e);
+out:
+	mdm_http_server_free(srv);
+	webhook_stop(&sv);
+	mdm_state_close(st);
+	SSL_CTX_free(tls);
+	X509_free(sv.ca);
+	OPENSSL_cleanse(sv.seal_key, sizeof(sv.seal_key));
+	mdm_buf_release_secret(&sv.hmac_key);
+	pthread_cond_destroy(&sv.wake);
+	pthread_mutex_destroy(&sv.lock);
+	return rc;
+}
+
+const struct mdm_cli_tool mdm_serve_tool = {
+	.name = "mdm-serve",
+	.summary = "The MDM server devices talk to: check-in, command "
+	    "delivery and results, with webhooks",
+	.synopsis = "[--listen addr:port] [--no-tls | --tls-cert file "
+	    "--tls-key file] [--cert-header name] [--user-auth-zero-challenge] "
+	    "[--token-exec prog] [--dm-url url] [--webhook-url url "
+	    "[--webhook-hmac-key-file file]] [--threads n] [--max-body bytes] "
+	    "[--timeout duration] [--port-file file]",
+	.opts = serve_opts,
+	.run = run,
+};

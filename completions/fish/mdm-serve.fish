@@ -1,0 +1,31 @@
+# fish completion for mdm-serve(8).  Hand-written; tests/cmd/docs.t fails
+# when an option that "mdm-serve --list-options" prints is missing here.
+# mdm-serve has no commands and takes no operands.
+
+# No file names unless an option asks for them.
+complete -c mdm-serve -f
+
+# The global options of every mdm tool.
+complete -c mdm-serve -s h -l help -d 'Show help and exit'
+complete -c mdm-serve -s V -l version -d 'Show the version and exit'
+complete -c mdm-serve -s q -l quiet -d 'Print errors only'
+complete -c mdm-serve -s v -l verbose -d 'Say more (-v logs every request)'
+complete -c mdm-serve -l state-dir -x -a '(__fish_complete_directories)' -d 'State directory'
+complete -c mdm-serve -l json -d 'Accepted; mdm-serve prints no records'
+complete -c mdm-serve -s 0 -l null -d 'Accepted; mdm-serve prints no records'
+
+# Its own.
+complete -c mdm-serve -l listen -x -a '127.0.0.1:8443 [::1]:8443 :8443 :443' -d 'Address and port to listen on'
+complete -c mdm-serve -l no-tls -d 'Plain HTTP, behind a TLS-terminating proxy'
+complete -c mdm-serve -l tls-cert -r -F -d 'Server certificate chain (PEM)'
+complete -c mdm-serve -l tls-key -r -F -d 'Server private key (PEM, mode 0600)'
+complete -c mdm-serve -l cert-header -x -a 'X-Client-Cert Client-Cert X-SSL-Client-Cert' -d 'Read the device certificate from this proxy header'
+complete -c mdm-serve -l user-auth-zero-challenge -d 'Answer UserAuthenticate with an empty challenge, not 410'
+complete -c mdm-serve -l token-exec -r -F -d 'Program that answers GetToken'
+complete -c mdm-serve -l dm-url -x -d 'Forward DeclarativeManagement to this DDM server'
+complete -c mdm-serve -l webhook-url -x -d 'POST MicroMDM-style events here'
+complete -c mdm-serve -l webhook-hmac-key-file -r -F -d 'Sign events with this key (X-Hmac-Signature)'
+complete -c mdm-serve -l threads -x -d 'Worker threads'
+complete -c mdm-serve -l max-body -x -d 'Largest request body in bytes (like 8m)'
+complete -c mdm-serve -l timeout -x -d 'Close connections idle this long (like 30s)'
+complete -c mdm-serve -l port-file -r -F -d 'Write the port to FILE'
