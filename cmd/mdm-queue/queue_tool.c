@@ -17,6 +17,7 @@
 #include "queue_tool.h"
 #include "state.h"
 #include "state_queue.h"
+#include "state_webhook.h"
 #include "x509.h"
 #include "banned.h"
 
@@ -929,6 +930,7 @@ cmd_purge(struct mdm_cli *cli, int argc, char **argv)
 	struct mdm_err e = { 0 };
 	const char *arg;
 	long long secs;
+	int64_t keep, events = 0;
 	int ch, rc = MDM_EX_OK;
 
 	p.older_than = -1;
@@ -954,7 +956,15 @@ cmd_purge(struct mdm_cli *cli, int argc, char **argv)
 	}
 	if (argc - cli->optind > 0)
 		return mdm_cli_usage(cli, "purge takes no operands");
-	if (open_state(cli, &st, &e) == -1 ||
+	/*
+	 * Webhook events that were delivered or given up go too, unless
+	 * only some queue statuses were asked for; before the vacuum, so
+	 * their space is given back as well.
+	 */
+	keep = p.older_than < 0 ? -1 : p.older_than * 1000;
+	if (open_state(cli, &st, &e) == -1 || (p.statuses == 0 &&
+	    mdm_state_webhook_purge(st, mdm_webhook_now_ms(), keep, keep,
+	    &events, &e) == -1) ||
 	    mdm_state_queue_purge(st, &p, &s, &e) == -1)
 		goto fail;
 	{
@@ -963,6 +973,7 @@ cmd_purge(struct mdm_cli *cli, int argc, char **argv)
 			MDM_CLI_FINT("results", s.results),
 			MDM_CLI_FINT("commands", s.commands),
 			MDM_CLI_FINT("payloads", s.payloads),
+			MDM_CLI_FINT("webhook_events", events),
 			MDM_CLI_FINT("bytes_freed", s.bytes_freed),
 		};
 
@@ -970,7 +981,7 @@ cmd_purge(struct mdm_cli *cli, int argc, char **argv)
 			goto fail;
 	}
 	if (!p.vacuum && s.queue_rows + s.results + s.commands +
-	    s.payloads + s.bytes_freed == 0)
+	    s.payloads + events + s.bytes_freed == 0)
 		rc = MDM_EX_NO;
 	goto out;
 fail:

@@ -28,6 +28,7 @@
 #define MAX_THREADS		64
 #define HMAC_KEY_MAX		4096
 #define WEBHOOK_INTERVAL_S	1
+#define WEBHOOK_PURGE_S		3600
 
 enum {
 	OPT_LISTEN = 256,
@@ -172,7 +173,9 @@ handle(struct mdm_http_request *r, void *ctx, void *arg)
 /*
  * Delivers the outbox: woken by each request (which may have queued an
  * event) and once a second for retries that came due.  It has its own
- * database handle and never blocks a worker.
+ * database handle and never blocks a worker.  Once an hour it also
+ * drops events delivered or given up long ago, so the outbox of a server
+ * nobody runs `mdm-queue purge` for still stays small.
  */
 static void *
 webhook_main(void *arg)
@@ -183,7 +186,7 @@ webhook_main(void *arg)
 	struct mdm_state *st = NULL;
 	struct mdm_err e = { 0 };
 	struct timespec until;
-	time_t warned = 0;
+	time_t warned = 0, purged = 0;
 	int n;
 
 	memset(&wc, 0, sizeof(wc));
@@ -200,6 +203,13 @@ webhook_main(void *arg)
 			memset(&stats, 0, sizeof(stats));
 			n = mdm_webhook_deliver_due(st, &wc,
 			    mdm_webhook_now_ms(), &stats, &e);
+			if (n != -1 && time(NULL) - purged >= WEBHOOK_PURGE_S) {
+				purged = time(NULL);
+				if (mdm_state_webhook_purge(st,
+				    mdm_webhook_now_ms(), -1, -1, NULL,
+				    &e) == -1)
+					n = -1;
+			}
 		}
 		if (n == -1 && time(NULL) - warned >= 60) {
 			mdm_log_error("webhook: %s", e.msg);

@@ -250,11 +250,23 @@ wait "$writer"
 sql "UPDATE results SET received_at = CAST(strftime('%s', 'now') AS INTEGER)"
 sql "UPDATE queue SET updated_at = CAST(strftime('%s', 'now') AS INTEGER)"
 expect 1 "purge: nothing is 30 days old" mdm-queue purge
-check "prints zero counts" test "$(cat "$T/out")" = "$(printf '0\t0\t0\t0\t0')"
+check "prints zero counts" test "$(cat "$T/out")" = "$(printf '0\t0\t0\t0\t0\t0')"
+# Webhook events mdm-serve left: one delivered 8 days ago, one delivered
+# today, one given up 31 days ago, one still waiting from 60 days ago.
+ms=$(( $(date +%s) * 1000 ))
+day=86400000
+for row in "1, $((ms - 8 * day)), NULL" "2, $ms, NULL" "3, NULL, $((ms - 31 * day))" "4, NULL, NULL"; do
+	sql "INSERT INTO webhook_outbox (id, topic, event_id, okey, body, created_at,
+		next_attempt_at, delivered_at, dead_at) SELECT column1, 'mdm.Connect',
+		'ev' || column1, 'D1', CAST('{}' AS BLOB), $((ms - 60 * day)), 0, column2, column3
+		FROM (VALUES ($row))"
+done
 sql "UPDATE queue SET updated_at = updated_at - 40 * 86400 WHERE status <> 'pending'"
 sql "UPDATE results SET received_at = received_at - 40 * 86400"
 expect 0 "purge --json after 40 days" mdm-queue purge --json
 check "finished rows and results went" grep -Eq '"queue_rows":[1-9][0-9]*,"results":2' "$T/out"
+check "so did old delivered and given-up webhook events" grep -q '"webhook_events":2' "$T/out"
+check "the recent and the waiting events are kept" test "$(sql "SELECT group_concat(id) FROM webhook_outbox")" = 2,4
 check "no finished row is left" test "$(sql "SELECT count(*) FROM queue WHERE status <> 'pending'")" = 0
 check "pending rows are kept" test "$(pending D1)" -gt 0
 expect 1 "purge --status pending --older-than 1d: nothing that old" mdm-queue purge --status pending --older-than 1d
