@@ -80,5 +80,60 @@ if command -v scepclient >/dev/null 2>&1; then
 else
 	echo "(scepclient not installed: skipping the SCEP part)"
 fi
+# The MDM endpoint.  A device, played here by openssl and curl, signs each
+# body with its SCEP identity (the Mdm-Signature header, as Apple devices
+# do), enrolls, and runs one command.
+dev=$work/device
+if [ ! -s "$dev/cert.pem" ]; then
+	mkdir -p "$dev"
+	openssl req -new -newkey rsa:2048 -nodes -keyout "$dev/key.pem" \
+		-subj /CN=demo-device -out "$dev/csr.pem" 2>/dev/null
+	openssl x509 -req -in "$dev/csr.pem" -CA "$state/ca/ca.pem" \
+		-CAkey "$state/ca/ca.key" -set_serial 0x1001 -days 30 \
+		-out "$dev/cert.pem" 2>/dev/null
+fi
+printf '\n$ mdm-serve --no-tls --listen 127.0.0.1:0 &\n'
+mdm-serve --no-tls --listen 127.0.0.1:0 --port-file "$work/mdm.port" \
+	2>"$work/serve.log" &
+spid=$!
+n=0
+while [ ! -s "$work/mdm.port" ] && [ "$n" -lt 100 ]; do
+	sleep 0.1
+	n=$((n + 1))
+done
+mdm=http://127.0.0.1:$(cat "$work/mdm.port")
+udid=0000DEMO-0000-4000-8000-000000000001
+plist() {
+	printf '<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict>%s<key>UDID</key><string>%s</string></dict></plist>\n' "$1" "$udid"
+}
+# device PATH TYPE WHAT BODY: the device PUTs BODY, signed.
+device() {
+	printf '%s' "$4" >"$work/body"
+	sig=$(openssl cms -sign -binary -outform DER -in "$work/body" \
+		-signer "$dev/cert.pem" -inkey "$dev/key.pem" | base64 -w0)
+	printf '\n$ curl -X PUT %s%s  (%s, signed)\n' "$mdm" "$1" "$3"
+	curl -sS -X PUT --data-binary "@$work/body" -o "$work/answer" \
+		-w 'HTTP %{http_code}\n' -H "Content-Type: $2" \
+		-H "Mdm-Signature: $sig" "$mdm$1"
+	if [ -s "$work/answer" ]; then
+		tr -d '\n\t' <"$work/answer" | grep -o \
+			'<key>RequestType</key><string>[A-Za-z]*</string>\|<key>CommandUUID</key><string>[^<]*</string>' |
+			sed 's/<[^>]*>/ /g; s/  */ /g; s/^/  answer:/'
+	fi
+}
+checkin=application/x-apple-aspen-mdm-checkin
+device /mdm/checkin $checkin Authenticate "$(plist '<key>MessageType</key><string>Authenticate</string><key>Topic</key><string>com.apple.mgmt.External.demo-0001</string><key>SerialNumber</key><string>DEMO0001</string>')"
+device /mdm/checkin $checkin TokenUpdate "$(plist '<key>MessageType</key><string>TokenUpdate</string><key>Topic</key><string>com.apple.mgmt.External.demo-0001</string><key>Token</key><data>3q2+7w==</data><key>PushMagic</key><string>demo-magic</string>')"
+printf '\n$ mdm-queue enqueue DeviceInformation %s\n' "$udid"
+cmd=$(mdm-queue enqueue DeviceInformation "$udid")
+echo "$cmd"
+device /mdm/connect application/x-apple-aspen-mdm Idle "$(plist '<key>Status</key><string>Idle</string>')"
+device /mdm/connect application/x-apple-aspen-mdm Acknowledged "$(plist "<key>Status</key><string>Acknowledged</string><key>CommandUUID</key><string>$cmd</string><key>QueryResponses</key><dict><key>DeviceName</key><string>Demo iPad</string></dict>")"
+step mdm-queue results
+step mdm-queue list --all
+kill "$spid"
+wait "$spid" 2>/dev/null || true
+spid=
+
 echo
 echo "mdm demo: done; the state is in $state"
