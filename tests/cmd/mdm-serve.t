@@ -393,6 +393,27 @@ if F=$(fixture nanomdm/mdm/testdata/Authenticate.2.plist); then
 else
 	skip 6 "fixtures not present"
 fi
+if F=$(fixture nanomdm/mdm/testdata/Authenticate.1.plist); then
+	mkdev fx2
+	checkin fx2 "$F"
+	status 200 "NanoMDM's Authenticate.1 fixture (an iOS UDID)"
+	checkin fx2 "$(fixture nanomdm/mdm/testdata/TokenUpdate.1.plist)"
+	status 200 "NanoMDM's TokenUpdate.1 fixture"
+else
+	skip 2 "fixtures not present"
+fi
+if F=$(fixture micromdm/checkin/testdata/TokenUpdate.plist); then
+	mkdev fx3
+	plist "$T/b/auth-fx3" MessageType=Authenticate \
+		UDID=FA01680E-98CA-5557-8F59-7716ECFEE964 \
+		Topic=com.apple.mgmt.XServer.8b4034c3-8cd9-4121-9999-cd2ddbf9a5b1
+	checkin fx3 "$T/b/auth-fx3"
+	checkin fx3 "$F"
+	status 200 "MicroMDM's TokenUpdate fixture (empty UnlockToken, empty strings)"
+	check "its push magic is stored" test "$(sql "SELECT push_magic FROM enrollments WHERE id = 'FA01680E-98CA-5557-8F59-7716ECFEE964'")" = 5002D9F7-2FCC-45D0-BDFD-5CB0597F18B5
+else
+	skip 2 "fixtures not present"
+fi
 
 # ---- garbage ----
 head -c 10000000 /dev/zero >"$T/b/big"
