@@ -185,10 +185,10 @@ mdm_cms_verified_release(struct mdm_cms_verified *v)
 	memset(v, 0, sizeof(*v));
 }
 
-int
-mdm_cms_verify(const void *der, size_t len, const void *detached,
-    size_t detached_len, X509 *trust, struct mdm_cms_verified *v,
-    struct mdm_err *e)
+static int
+verify(const void *der, size_t len, const void *detached,
+    size_t detached_len, X509 *trust, STACK_OF(X509) *certs,
+    struct mdm_cms_verified *v, struct mdm_err *e)
 {
 	/* Signature here; the chain below, with mdm_x509_verify's rules. */
 	unsigned int flags = CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY;
@@ -246,9 +246,12 @@ mdm_cms_verify(const void *der, size_t len, const void *detached,
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BIO_new");
 		goto out;
 	}
-	/* Lets trust stand in for a signer cert the message left out. */
-	if (trust != NULL && ((extra = sk_X509_new_null()) == NULL ||
-	    !sk_X509_push(extra, trust))) {
+	/*
+	 * The caller's certificates, and trust, stand in for signer certs
+	 * the message left out.
+	 */
+	if ((extra = certs != NULL ? sk_X509_dup(certs) : sk_X509_new_null()) ==
+	    NULL || (trust != NULL && !sk_X509_push(extra, trust))) {
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "sk_X509_push");
 		goto out;
 	}
@@ -292,6 +295,22 @@ out:
 	BIO_free(outb);
 	CMS_ContentInfo_free(cms);
 	return rc;
+}
+
+int
+mdm_cms_verify(const void *der, size_t len, const void *detached,
+    size_t detached_len, X509 *trust, struct mdm_cms_verified *v,
+    struct mdm_err *e)
+{
+	return verify(der, len, detached, detached_len, trust, NULL, v, e);
+}
+
+int
+mdm_cms_verify_certs(const void *der, size_t len, const void *detached,
+    size_t detached_len, STACK_OF(X509) *certs, struct mdm_cms_verified *v,
+    struct mdm_err *e)
+{
+	return verify(der, len, detached, detached_len, NULL, certs, v, e);
 }
 
 /* DER/BER, PEM or S/MIME, told apart by their first bytes. */

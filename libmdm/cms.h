@@ -66,6 +66,15 @@ int mdm_cms_verify(const void *der, size_t len, const void *detached,
     size_t detached_len, X509 *trust, struct mdm_cms_verified *v,
     struct mdm_err *e);
 /*
+ * mdm_cms_verify with no chain check, for a message whose certificates
+ * the caller took out and parsed itself (devauth keeps device
+ * certificates parsed across requests): the signer is looked for in
+ * certs (borrowed, may be NULL) as well as in the message.
+ */
+int mdm_cms_verify_certs(const void *der, size_t len, const void *detached,
+    size_t detached_len, STACK_OF(X509) *certs, struct mdm_cms_verified *v,
+    struct mdm_err *e);
+/*
  * Decrypts a CMS EnvelopedData for the recipient cert and key (borrowed)
  * and appends the plaintext to out (its cap applies).  Accepts DER/BER,
  * PEM ("BEGIN CMS" or "BEGIN PKCS7") and S/MIME (MIME headers then

@@ -1,11 +1,18 @@
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/asn1.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "buf.h"
 #include "cms.h"
 #include "devauth.h"
+#include "ossl_int.h"
 #include "x509.h"
 #include "mdm_int.h"
 
@@ -219,18 +226,260 @@ mdm_devauth_from_header(const char *value, X509 **out, struct mdm_err *e)
 	return rc;
 }
 
+/* Certificates in one signature that the cache takes; more: uncached. */
+#define SPLIT_MAX_CERTS 8
+
+struct slot {
+	unsigned char sha[SHA256_DIGEST_LENGTH];
+	X509 *cert;			/* NULL: empty */
+	time_t verified_until;		/* 0: not verified */
+};
+
+struct mdm_devauth_cache {
+	struct slot slot[MDM_DEVAUTH_CACHE_SLOTS];
+};
+
+int
+mdm_devauth_cache_new(struct mdm_devauth_cache **out, struct mdm_err *e)
+{
+	if ((*out = calloc(1, sizeof(**out))) == NULL)
+		return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
+	return 0;
+}
+
+void
+mdm_devauth_cache_free(struct mdm_devauth_cache *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < MDM_DEVAUTH_CACHE_SLOTS; i++)
+		X509_free(c->slot[i].cert);
+	free(c);
+}
+
+static struct slot *
+slot_of(struct mdm_devauth_cache *c, const unsigned char *sha)
+{
+	return &c->slot[((size_t)sha[0] << 8 | sha[1]) %
+	    MDM_DEVAUTH_CACHE_SLOTS];
+}
+
+/* The slot holding sha, or NULL. */
+static struct slot *
+lookup(struct mdm_devauth_cache *c, const unsigned char *sha)
+{
+	struct slot *sl = slot_of(c, sha);
+
+	return sl->cert != NULL && memcmp(sl->sha, sha, sizeof(sl->sha)) == 0 ?
+	    sl : NULL;
+}
+
+/* Puts cert (a reference is taken) in sha's slot, evicting its tenant. */
+static struct slot *
+insert(struct mdm_devauth_cache *c, const unsigned char *sha, X509 *cert)
+{
+	struct slot *sl = slot_of(c, sha);
+
+	if (!X509_up_ref(cert))
+		return NULL;
+	X509_free(sl->cert);
+	memcpy(sl->sha, sha, sizeof(sl->sha));
+	sl->cert = cert;
+	sl->verified_until = 0;
+	return sl;
+}
+
+/* One definite-length DER header at *p (at most max bytes on). */
+static int
+der_header(const unsigned char **p, long max, long *len, int *tag, int *cls,
+    int *constructed)
+{
+	const unsigned char *q = *p;
+	int r;
+
+	if (max <= 0)
+		return -1;
+	r = ASN1_get_object(&q, len, tag, cls, max);
+	if ((r & 0x80) || (r & 1))	/* error, or indefinite length */
+		return -1;
+	*constructed = (r & V_ASN1_CONSTRUCTED) != 0;
+	*p = q;
+	return 0;
+}
+
+/* The signature without its certificates, and where they were. */
+struct split {
+	struct mdm_buf rest;
+	const unsigned char *cert[SPLIT_MAX_CERTS];
+	size_t cert_len[SPLIT_MAX_CERTS];
+	size_t n;
+};
+
+static int
+put_header(struct mdm_buf *b, int constructed, long len, int tag, int cls,
+    struct mdm_err *e)
+{
+	unsigned char h[16], *q = h;
+
+	if (ASN1_object_size(constructed, len, tag) - len > (int)sizeof(h))
+		return mdm_err_set(e, MDM_E_SOFTWARE, "ASN.1 header too long");
+	ASN1_put_object(&q, constructed, len, tag, cls);
+	return mdm_buf_append(b, h, (size_t)(q - h), e);
+}
+
+/*
+ * Cuts the certificates field out of a DER ContentInfo holding a
+ * SignedData, re-encoding the three lengths around it.  1: done; 0: the
+ * message is not shaped so (BER lengths, no certificates, too many):
+ * verify it as it is.  The walk checks every length against what is
+ * left, and OpenSSL parses the result again and judges it.
+ */
+static int
+split_certs(const unsigned char *der, size_t len, struct split *sp,
+    struct mdm_err *e)
+{
+	const unsigned char *p = der, *end = der + len, *oid, *oid_end;
+	const unsigned char *sd_body, *sd_end, *certs = NULL, *certs_end = NULL;
+	const unsigned char *q, *c;
+	long l, sd_len, c0_len, ci_len;
+	int tag, cls, cons;
+
+	sp->n = 0;
+	if (len > LONG_MAX / 2 ||
+	    der_header(&p, (long)len, &l, &tag, &cls, &cons) == -1 ||
+	    tag != V_ASN1_SEQUENCE || !cons || p + l != end)
+		return 0;
+	oid = p;
+	if (der_header(&p, end - p, &l, &tag, &cls, &cons) == -1 ||
+	    tag != V_ASN1_OBJECT || cons)
+		return 0;
+	oid_end = p += l;
+	if (der_header(&p, end - p, &l, &tag, &cls, &cons) == -1 ||
+	    tag != 0 || cls != V_ASN1_CONTEXT_SPECIFIC || !cons ||
+	    p + l != end)
+		return 0;
+	if (der_header(&p, end - p, &sd_len, &tag, &cls, &cons) == -1 ||
+	    tag != V_ASN1_SEQUENCE || !cons || p + sd_len != end)
+		return 0;
+	sd_body = p;
+	sd_end = p + sd_len;
+	while (p < sd_end) {
+		q = p;
+		if (der_header(&p, sd_end - p, &l, &tag, &cls, &cons) == -1)
+			return 0;
+		if (tag == 0 && cls == V_ASN1_CONTEXT_SPECIFIC && cons) {
+			certs = q;
+			certs_end = p + l;
+			break;
+		}
+		p += l;
+	}
+	if (certs == NULL)
+		return 0;
+	for (c = p; c < certs_end; c += l) {
+		q = c;
+		if (sp->n == SPLIT_MAX_CERTS || der_header(&c, certs_end - c, &l,
+		    &tag, &cls, &cons) == -1 || tag != V_ASN1_SEQUENCE ||
+		    cls != V_ASN1_UNIVERSAL || !cons)
+			return 0;
+		sp->cert[sp->n] = q;
+		sp->cert_len[sp->n++] = (size_t)(c + l - q);
+	}
+	if (sp->n == 0)
+		return 0;
+	sd_len -= (long)(certs_end - certs);
+	c0_len = ASN1_object_size(1, sd_len, V_ASN1_SEQUENCE);
+	ci_len = (long)(oid_end - oid) + ASN1_object_size(1, c0_len, 0);
+	mdm_buf_reset(&sp->rest);
+	if (put_header(&sp->rest, 1, ci_len, V_ASN1_SEQUENCE,
+	    V_ASN1_UNIVERSAL, e) == -1 ||
+	    mdm_buf_append(&sp->rest, oid, (size_t)(oid_end - oid), e) == -1 ||
+	    put_header(&sp->rest, 1, c0_len, 0, V_ASN1_CONTEXT_SPECIFIC,
+	    e) == -1 ||
+	    put_header(&sp->rest, 1, sd_len, V_ASN1_SEQUENCE,
+	    V_ASN1_UNIVERSAL, e) == -1 ||
+	    mdm_buf_append(&sp->rest, sd_body, (size_t)(certs - sd_body),
+	    e) == -1 ||
+	    mdm_buf_append(&sp->rest, certs_end, (size_t)(end - certs_end),
+	    e) == -1)
+		return -1;
+	return 1;
+}
+
+/*
+ * The certificates of sp as X509s, from the cache or parsed and put in
+ * it; *out owned (sk_X509_pop_free).
+ */
+static int
+cached_certs(struct mdm_devauth_cache *cache, const struct split *sp,
+    STACK_OF(X509) **out, struct mdm_err *e)
+{
+	unsigned char sha[SHA256_DIGEST_LENGTH];
+	const unsigned char *p;
+	struct slot *sl;
+	X509 *x;
+	size_t i;
+
+	if ((*out = sk_X509_new_null()) == NULL)
+		return mdm_err_set_ssl(e, MDM_E_SOFTWARE, "sk_X509_new_null");
+	for (i = 0; i < sp->n; i++) {
+		if (SHA256(sp->cert[i], sp->cert_len[i], sha) == NULL)
+			goto ssl;
+		if ((sl = lookup(cache, sha)) != NULL) {
+			x = sl->cert;
+			if (!X509_up_ref(x))
+				goto ssl;
+		} else {
+			p = sp->cert[i];
+			x = d2i_X509(NULL, &p, (long)sp->cert_len[i]);
+			if (x == NULL || p != sp->cert[i] + sp->cert_len[i]) {
+				X509_free(x);
+				sk_X509_pop_free(*out, X509_free);
+				*out = NULL;
+				return mdm_err_set_ssl(e, MDM_E_DATA,
+				    "Mdm-Signature: a certificate does not "
+				    "parse");
+			}
+			insert(cache, sha, x);
+		}
+		if (!sk_X509_push(*out, x)) {
+			X509_free(x);
+			goto ssl;
+		}
+	}
+	return 0;
+ssl:
+	sk_X509_pop_free(*out, X509_free);
+	*out = NULL;
+	return mdm_err_set_ssl(e, MDM_E_SOFTWARE, "certificate cache");
+}
+
 int
 mdm_devauth_from_signature(const char *value, const void *body, size_t len,
     X509 **out, struct mdm_err *e)
 {
+	return mdm_devauth_from_signature_cached(NULL, value, body, len, out,
+	    e);
+}
+
+int
+mdm_devauth_from_signature_cached(struct mdm_devauth_cache *cache,
+    const char *value, const void *body, size_t len, X509 **out,
+    struct mdm_err *e)
+{
 	struct mdm_cms_verified v;
+	struct split sp;
 	struct mdm_buf der;
+	STACK_OF(X509) *certs = NULL;
 	size_t n;
-	int rc = -1;
+	int rc = -1, split = 0;
 
 	*out = NULL;
 	memset(&v, 0, sizeof(v));
 	mdm_buf_init(&der, MDM_DEVAUTH_CAP_SIGNATURE);
+	mdm_buf_init(&sp.rest, MDM_DEVAUTH_CAP_SIGNATURE);
 	if (body == NULL && len > 0) {
 		mdm_err_set(e, MDM_E_USAGE, "body length without a body");
 		goto out;
@@ -255,7 +504,14 @@ mdm_devauth_from_signature(const char *value, const void *body, size_t len,
 	 */
 	if (body == NULL)
 		body = "";
-	if (mdm_cms_verify(der.data, der.len, body, len, NULL, &v, e) == -1) {
+	if (cache != NULL && (split = split_certs(der.data, der.len, &sp,
+	    e)) == -1)
+		goto out;
+	if (split && cached_certs(cache, &sp, &certs, e) == -1)
+		goto out;
+	if ((split ? mdm_cms_verify_certs(sp.rest.data, sp.rest.len, body,
+	    len, certs, &v, e) : mdm_cms_verify(der.data, der.len, body, len,
+	    NULL, &v, e)) == -1) {
 		mdm_err_prefix(e, "Mdm-Signature");
 		goto out;
 	}
@@ -263,9 +519,42 @@ mdm_devauth_from_signature(const char *value, const void *body, size_t len,
 	v.signer = NULL;
 	rc = 0;
 out:
+	sk_X509_pop_free(certs, X509_free);
 	mdm_cms_verified_release(&v);
+	mdm_buf_release(&sp.rest);
 	mdm_buf_release(&der);
 	return rc;
+}
+
+int
+mdm_devauth_verify_cached(struct mdm_devauth_cache *cache, X509 *cert,
+    X509 *ca, STACK_OF(X509) *untrusted, char hash[65], struct mdm_err *e)
+{
+	unsigned char sha[SHA256_DIGEST_LENGTH];
+	unsigned int n = 0;
+	struct slot *sl;
+	time_t now = time(NULL), until;
+	int day, sec;
+
+	if (cache == NULL || cert == NULL ||
+	    !X509_digest(cert, EVP_sha256(), sha, &n) || n != sizeof(sha))
+		return mdm_devauth_verify(cert, ca, untrusted, 0, hash, e);
+	sl = lookup(cache, sha);
+	if (sl != NULL && sl->verified_until > now) {
+		mdm_hex_lower(sha, sizeof(sha), hash);
+		return 0;
+	}
+	if (mdm_devauth_verify(cert, ca, untrusted, 0, hash, e) == -1)
+		return -1;
+	if (sl == NULL && (sl = insert(cache, sha, cert)) == NULL)
+		return 0;
+	until = now + MDM_DEVAUTH_VERIFIED_FOR;
+	/* never past notAfter: an expired certificate fails again */
+	if (ASN1_TIME_diff(&day, &sec, NULL, X509_get0_notAfter(cert)) &&
+	    (long long)day * 86400 + sec < MDM_DEVAUTH_VERIFIED_FOR)
+		until = now + (long long)day * 86400 + sec;
+	sl->verified_until = until;
+	return 0;
 }
 
 int

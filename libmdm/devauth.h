@@ -58,6 +58,42 @@ int mdm_devauth_from_signature(const char *value, const void *body,
     size_t len, X509 **out, struct mdm_err *e);
 
 /*
+ * What a server keeps between requests so a device that checks in again
+ * costs less: the certificates parsed out of its Mdm-Signature (OpenSSL
+ * 3.0 spends some 90 us building a key decoder for every certificate it
+ * parses, more than the signature check), and when each passed the chain
+ * check.  Entries are keyed by the SHA-256 of the certificate's DER, so a
+ * hit is the very same certificate; a chain check is reused for at most
+ * MDM_DEVAUTH_VERIFIED_FOR seconds and never past the certificate's
+ * notAfter.  One cache serves one thread and one CA.
+ */
+#define MDM_DEVAUTH_CACHE_SLOTS		1024
+#define MDM_DEVAUTH_VERIFIED_FOR	300
+
+struct mdm_devauth_cache;
+
+/* *out owned: mdm_devauth_cache_free. */
+int mdm_devauth_cache_new(struct mdm_devauth_cache **out, struct mdm_err *e);
+void mdm_devauth_cache_free(struct mdm_devauth_cache *c);
+
+/*
+ * mdm_devauth_from_signature with the signature's certificates taken
+ * from cache when it has them (cache may be NULL).  A message with
+ * indefinite lengths around its certificates is verified as it is,
+ * uncached.
+ */
+int mdm_devauth_from_signature_cached(struct mdm_devauth_cache *cache,
+    const char *value, const void *body, size_t len, X509 **out,
+    struct mdm_err *e);
+
+/*
+ * mdm_devauth_verify at the current time, skipping the chain check when
+ * cache saw this certificate pass it recently (cache may be NULL).
+ */
+int mdm_devauth_verify_cached(struct mdm_devauth_cache *cache, X509 *cert,
+    X509 *ca, STACK_OF(X509) *untrusted, char hash[65], struct mdm_err *e);
+
+/*
  * A certificate forwarded by a proxy, in any of the forms they use:
  *  - RFC 9440 ":BASE64DER:" (starts and ends with ':'; '=' padding may be
  *    left out, as RFC 8941 allows);

@@ -28,6 +28,7 @@ struct mdm_service {
 	struct mdm_state *st;
 	const struct mdm_service_config *cfg;
 	CURL *dm;		/* kept, so its connection is reused */
+	struct mdm_devauth_cache *certs;
 };
 
 enum route { ROUTE_NONE, ROUTE_CHECKIN, ROUTE_REPORT };
@@ -51,6 +52,10 @@ mdm_service_new(struct mdm_state *st, const struct mdm_service_config *cfg,
 		    "CA and the seal key are required");
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
+	if (mdm_devauth_cache_new(&s->certs, e) == -1) {
+		free(s);
+		return -1;
+	}
 	s->st = st;
 	s->cfg = cfg;
 	*out = s;
@@ -64,6 +69,7 @@ mdm_service_free(struct mdm_service *s)
 		return;
 	if (s->dm != NULL)
 		curl_easy_cleanup(s->dm);
+	mdm_devauth_cache_free(s->certs);
 	free(s);
 }
 
@@ -164,8 +170,8 @@ identify(struct mdm_service *s, const struct mdm_service_request *q,
 		cert = q->tls_cert;
 		id->source = MDM_DEVAUTH_TLS;
 	} else if (q->signature != NULL) {
-		if (mdm_devauth_from_signature(q->signature, q->body, q->len,
-		    &owned, e) == -1) {
+		if (mdm_devauth_from_signature_cached(s->certs, q->signature,
+		    q->body, q->len, &owned, e) == -1) {
 			mdm_err_prefix(e, "Mdm-Signature");
 			goto out;
 		}
@@ -186,8 +192,8 @@ identify(struct mdm_service *s, const struct mdm_service_request *q,
 		    "");
 		goto out;
 	}
-	if (mdm_devauth_verify(cert, s->cfg->ca, s->cfg->intermediates, 0,
-	    id->hash, e) == -1) {
+	if (mdm_devauth_verify_cached(s->certs, cert, s->cfg->ca,
+	    s->cfg->intermediates, id->hash, e) == -1) {
 		mdm_err_prefix(e, "device certificate (%s)",
 		    mdm_devauth_source_name(id->source));
 		goto out;

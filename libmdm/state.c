@@ -25,10 +25,20 @@
 #define STATE_DIR_MAX	(PATH_MAX - 256)
 #define SERIAL_MAX	64
 
+/* Statements kept prepared for the queries a server runs per request. */
+#define STMT_CACHE	48
+
+struct cached_stmt {
+	const char *sql;	/* the caller's static string: the key */
+	sqlite3_stmt *stmt;
+	int busy;
+};
+
 struct mdm_state {
 	sqlite3 *db;
 	char *dir;	/* owned, as given */
 	char *dbpath;	/* owned: dir/mdm.db, for messages */
+	struct cached_stmt cache[STMT_CACHE];
 };
 
 static const char *const private_dirs[] = { "ca", "tls", "signing", "push", "dep" };
@@ -93,6 +103,58 @@ sqlite3 *
 mdm_state_db(struct mdm_state *st)
 {
 	return st->db;
+}
+
+int
+mdm_state_stmt(struct mdm_state *st, const char *sql, sqlite3_stmt **out,
+    struct mdm_err *e)
+{
+	struct cached_stmt *free_slot = NULL, *c;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	for (i = 0; i < STMT_CACHE; i++) {
+		c = &st->cache[i];
+		if (c->sql == sql && !c->busy) {
+			c->busy = 1;
+			*out = c->stmt;
+			return 0;
+		}
+		if (c->sql == NULL && free_slot == NULL)
+			free_slot = c;
+	}
+	rc = sqlite3_prepare_v3(st->db, sql, -1, free_slot != NULL ?
+	    SQLITE_PREPARE_PERSISTENT : 0, out, NULL);
+	if (rc != SQLITE_OK) {
+		mdm_state_db_err(st, rc, e, "%s", st->dbpath);
+		sqlite3_finalize(*out);
+		*out = NULL;
+		return -1;
+	}
+	if (free_slot != NULL) {
+		free_slot->sql = sql;
+		free_slot->stmt = *out;
+		free_slot->busy = 1;
+	}
+	return 0;
+}
+
+void
+mdm_state_stmt_done(struct mdm_state *st, sqlite3_stmt *stmt)
+{
+	size_t i;
+
+	if (stmt == NULL)
+		return;
+	for (i = 0; i < STMT_CACHE; i++)
+		if (st->cache[i].stmt == stmt) {
+			sqlite3_reset(stmt);
+			sqlite3_clear_bindings(stmt);
+			st->cache[i].busy = 0;
+			return;
+		}
+	sqlite3_finalize(stmt);
 }
 
 int
@@ -398,9 +460,13 @@ out:
 void
 mdm_state_close(struct mdm_state *st)
 {
+	size_t i;
+
 	if (st == NULL)
 		return;
 	if (st->db != NULL) {
+		for (i = 0; i < STMT_CACHE; i++)
+			sqlite3_finalize(st->cache[i].stmt);
 		mdm_state_rollback(st);
 		sqlite3_close_v2(st->db);
 	}

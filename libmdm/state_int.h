@@ -29,6 +29,19 @@ int mdm_state_db_err(struct mdm_state *st, int rc, struct mdm_err *e,
 int mdm_state_prepare(struct mdm_state *st, const char *sql,
     sqlite3_stmt **out, struct mdm_err *e);
 
+/*
+ * A statement kept prepared across calls, for queries run on every
+ * request.  sql must be a string with static storage (a literal): its
+ * address is the cache key.  A statement in use is never handed out
+ * twice, so nested calls get their own.  Give it back with
+ * mdm_state_stmt_done, never sqlite3_finalize: that resets it (so no
+ * read transaction stays open) and clears its bindings; it finalizes a
+ * statement the full cache could not keep.  stmt may be NULL.
+ */
+int mdm_state_stmt(struct mdm_state *st, const char *sql, sqlite3_stmt **out,
+    struct mdm_err *e);
+void mdm_state_stmt_done(struct mdm_state *st, sqlite3_stmt *stmt);
+
 /* Runs SQL that returns no rows (may be several statements). */
 int mdm_state_exec(struct mdm_state *st, const char *sql, struct mdm_err *e);
 

@@ -43,6 +43,20 @@ prep(struct mdm_state *st, const char *sql, sqlite3_stmt **out,
 	return mdm_state_prepare(st, sql, out, e);
 }
 
+/* A statement run on every device request: kept prepared (state_int.h). */
+static int
+cprep(struct mdm_state *st, const char *sql, sqlite3_stmt **out,
+    struct mdm_err *e)
+{
+	return mdm_state_stmt(st, sql, out, e);
+}
+
+static void
+done(struct mdm_state *st, sqlite3_stmt *s)
+{
+	mdm_state_stmt_done(st, s);
+}
+
 /* Steps a statement that returns no rows, then resets it for reuse. */
 static int
 run(struct mdm_state *st, sqlite3_stmt *stmt, const char *what,
@@ -223,7 +237,7 @@ eid_of(struct mdm_state *st, const char *id, int64_t *eid, int64_t *last_seen,
 	sqlite3_stmt *s = NULL;
 	int rc, ret = -1;
 
-	if (prep(st, "SELECT eid, coalesce(last_seen_at, 0) FROM enrollments "
+	if (cprep(st, "SELECT eid, coalesce(last_seen_at, 0) FROM enrollments "
 	    "WHERE id = ?", &s, e) == -1)
 		return -1;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -237,7 +251,7 @@ eid_of(struct mdm_state *st, const char *id, int64_t *eid, int64_t *last_seen,
 		ret = 0;
 	else
 		dberr(st, rc, e, "enrollments");
-	sqlite3_finalize(s);
+	done(st, s);
 	return ret;
 }
 
@@ -273,7 +287,7 @@ hash_holder(struct mdm_state *st, const char *hash, const char *id,
 	sqlite3_stmt *s = NULL;
 	int rc, ret = -1;
 
-	if (prep(st, "SELECT id FROM enrollments WHERE cert_hash = ?1 "
+	if (cprep(st, "SELECT id FROM enrollments WHERE cert_hash = ?1 "
 	    "AND id <> ?2", &s, e) == -1)
 		return -1;
 	sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
@@ -287,7 +301,7 @@ hash_holder(struct mdm_state *st, const char *hash, const char *id,
 		ret = 0;
 	else
 		dberr(st, rc, e, "enrollments");
-	sqlite3_finalize(s);
+	done(st, s);
 	return ret;
 }
 
@@ -571,7 +585,7 @@ device_binding(struct mdm_state *st, const char *id, char *dev, size_t devlen,
 	sqlite3_stmt *s = NULL;
 	int rc, ret = -1;
 
-	if (prep(st, "SELECT d.id, coalesce(d.cert_hash, '') "
+	if (cprep(st, "SELECT d.id, coalesce(d.cert_hash, '') "
 	    "FROM enrollments c JOIN enrollments d "
 	    "ON d.id = coalesce(c.device_id, c.id) WHERE c.id = ?", &s,
 	    e) == -1)
@@ -586,7 +600,7 @@ device_binding(struct mdm_state *st, const char *id, char *dev, size_t devlen,
 		ret = 0;
 	else
 		dberr(st, rc, e, "enrollments");
-	sqlite3_finalize(s);
+	done(st, s);
 	return ret;
 }
 
@@ -628,7 +642,7 @@ renewal_of(struct mdm_state *st, const char *cert_hash, const char *bound,
 	sqlite3_stmt *s = NULL;
 	int rc, ret = -1;
 
-	if (prep(st, "SELECT 1 FROM certificates WHERE sha256 = ?1 "
+	if (cprep(st, "SELECT 1 FROM certificates WHERE sha256 = ?1 "
 	    "AND renewed_from = ?2 AND revoked_at IS NULL", &s, e) == -1)
 		return -1;
 	sqlite3_bind_text(s, 1, cert_hash, -1, SQLITE_STATIC);
@@ -638,7 +652,7 @@ renewal_of(struct mdm_state *st, const char *cert_hash, const char *bound,
 		ret = rc == SQLITE_ROW;
 	else
 		dberr(st, rc, e, "certificates");
-	sqlite3_finalize(s);
+	done(st, s);
 	return ret;
 }
 
@@ -712,7 +726,7 @@ mdm_state_enroll_cert_revoked(struct mdm_state *st, const char *cert_hash,
 
 	if (check_hash(cert_hash, e) == -1)
 		return -1;
-	if (prep(st, "SELECT 1 FROM certificates WHERE sha256 = ?1 "
+	if (cprep(st, "SELECT 1 FROM certificates WHERE sha256 = ?1 "
 	    "AND revoked_at IS NOT NULL", &s, e) == -1)
 		return -1;
 	sqlite3_bind_text(s, 1, cert_hash, -1, SQLITE_STATIC);
@@ -721,7 +735,7 @@ mdm_state_enroll_cert_revoked(struct mdm_state *st, const char *cert_hash,
 		ret = rc == SQLITE_ROW;
 	else
 		dberr(st, rc, e, "certificates");
-	sqlite3_finalize(s);
+	done(st, s);
 	return ret;
 }
 
@@ -1269,7 +1283,7 @@ find_row(struct mdm_state *st, int64_t eid, const char *uuid, int64_t *cid,
 	sqlite3_stmt *s = NULL;
 	int rc, ret = -1;
 
-	if (prep(st, "SELECT q.command FROM commands c JOIN queue q "
+	if (cprep(st, "SELECT q.command FROM commands c JOIN queue q "
 	    "ON q.command = c.cid WHERE c.uuid = ?1 AND q.enrollment = ?2",
 	    &s, e) == -1)
 		return -1;
@@ -1283,7 +1297,7 @@ find_row(struct mdm_state *st, int64_t eid, const char *uuid, int64_t *cid,
 		ret = 0;
 	else
 		dberr(st, rc, e, "queue");
-	sqlite3_finalize(s);
+	done(st, s);
 	return ret;
 }
 
@@ -1295,7 +1309,7 @@ last_offered(struct mdm_state *st, int64_t eid, int64_t *cid, char *uuid,
 	sqlite3_stmt *s = NULL;
 	int rc, ret = -1;
 
-	if (prep(st, "SELECT q.command, c.uuid FROM queue q "
+	if (cprep(st, "SELECT q.command, c.uuid FROM queue q "
 	    "INDEXED BY queue_pending JOIN commands c ON c.cid = q.command "
 	    "WHERE q.enrollment = ? AND q.status = 'pending' AND q.offered = 1 "
 	    "ORDER BY q.sent_at DESC, q.command DESC LIMIT 1", &s, e) == -1)
@@ -1310,7 +1324,7 @@ last_offered(struct mdm_state *st, int64_t eid, int64_t *cid, char *uuid,
 		ret = 0;
 	else
 		dberr(st, rc, e, "queue");
-	sqlite3_finalize(s);
+	done(st, s);
 	return ret;
 }
 
@@ -1323,7 +1337,7 @@ store_result(struct mdm_state *st, int64_t eid, int64_t cid,
 	sqlite3_stmt *s = NULL;
 	int rc = -1;
 
-	if (prep(st, "INSERT INTO results (enrollment, command, status, "
+	if (cprep(st, "INSERT INTO results (enrollment, command, status, "
 	    "error_chain, raw, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
 	    "ON CONFLICT (enrollment, command) DO UPDATE SET "
 	    "status = excluded.status, error_chain = excluded.error_chain, "
@@ -1342,11 +1356,11 @@ store_result(struct mdm_state *st, int64_t eid, int64_t cid,
 	sqlite3_bind_int64(s, 6, t);
 	if (run(st, s, "results", e) == -1)
 		goto out;
-	sqlite3_finalize(s);
+	done(st, s);
 	s = NULL;
 	if (cid == 0)
 		return 0;
-	if (prep(st, "UPDATE queue SET status = ?3, offered = 0, "
+	if (cprep(st, "UPDATE queue SET status = ?3, offered = 0, "
 	    "updated_at = ?4 WHERE enrollment = ?1 AND command = ?2", &s,
 	    e) == -1)
 		goto out;
@@ -1358,7 +1372,7 @@ store_result(struct mdm_state *st, int64_t eid, int64_t cid,
 		goto out;
 	rc = 0;
 out:
-	sqlite3_finalize(s);
+	done(st, s);
 	return rc;
 }
 
@@ -1390,13 +1404,13 @@ record(struct mdm_state *st, int64_t eid, enum mdm_queue_status status,
 	case MDM_QUEUE_IDLE:
 		out->outcome = MDM_STATE_REP_IDLE;
 		/* A new session: everything pending may be offered again. */
-		if (prep(st, "UPDATE queue INDEXED BY queue_pending "
+		if (cprep(st, "UPDATE queue INDEXED BY queue_pending "
 		    "SET offered = 0 WHERE enrollment = ? "
 		    "AND status = 'pending' AND offered = 1", &s, e) == -1)
 			return -1;
 		sqlite3_bind_int64(s, 1, eid);
 		rc = run(st, s, "queue", e);
-		sqlite3_finalize(s);
+		done(st, s);
 		return rc;
 	case MDM_QUEUE_NOT_NOW:
 		if ((rc = find_row(st, eid, rep->command_uuid, &cid, e)) != 1) {
@@ -1406,7 +1420,7 @@ record(struct mdm_state *st, int64_t eid, enum mdm_queue_status status,
 		out->outcome = MDM_STATE_REP_NOT_NOW;
 		snprintf(out->result_uuid, sizeof(out->result_uuid), "%s",
 		    rep->command_uuid);
-		if (prep(st, "UPDATE queue SET not_now_count = "
+		if (cprep(st, "UPDATE queue SET not_now_count = "
 		    "not_now_count + 1, not_now_at = ?3, offered = 1 "
 		    "WHERE enrollment = ?1 AND command = ?2 "
 		    "AND status = 'pending'", &s, e) == -1)
@@ -1415,7 +1429,7 @@ record(struct mdm_state *st, int64_t eid, enum mdm_queue_status status,
 		sqlite3_bind_int64(s, 2, cid);
 		sqlite3_bind_int64(s, 3, t);
 		rc = run(st, s, "queue", e);
-		sqlite3_finalize(s);
+		done(st, s);
 		return rc;
 	case MDM_QUEUE_UNPARSEABLE:
 		if (rep->command_uuid != NULL)
@@ -1458,7 +1472,7 @@ deliver(struct mdm_state *st, int64_t eid, int64_t t,
 	int64_t cid, pid;
 	int rc, ret = -1;
 
-	if (prep(st, "SELECT q.command, c.uuid, c.request_type, c.payload "
+	if (cprep(st, "SELECT q.command, c.uuid, c.request_type, c.payload "
 	    "FROM queue q INDEXED BY queue_pending JOIN commands c "
 	    "ON c.cid = q.command WHERE q.enrollment = ? "
 	    "AND q.status = 'pending' AND q.offered = 0 "
@@ -1479,10 +1493,10 @@ deliver(struct mdm_state *st, int64_t eid, int64_t t,
 	snprintf(out->request_type, sizeof(out->request_type), "%s",
 	    col_text(s, 2));
 	pid = sqlite3_column_int64(s, 3);
-	sqlite3_finalize(s);
+	done(st, s);
 	s = NULL;
 
-	if (prep(st, "UPDATE queue SET offered = 1, sent_at = ?3 "
+	if (cprep(st, "UPDATE queue SET offered = 1, sent_at = ?3 "
 	    "WHERE enrollment = ?1 AND command = ?2", &s, e) == -1)
 		goto out;
 	sqlite3_bind_int64(s, 1, eid);
@@ -1490,10 +1504,10 @@ deliver(struct mdm_state *st, int64_t eid, int64_t t,
 	sqlite3_bind_int64(s, 3, t);
 	if (run(st, s, "queue", e) == -1)
 		goto out;
-	sqlite3_finalize(s);
+	done(st, s);
 	s = NULL;
 
-	if (prep(st, "SELECT body FROM command_payloads WHERE pid = ?", &s,
+	if (cprep(st, "SELECT body FROM command_payloads WHERE pid = ?", &s,
 	    e) == -1)
 		goto out;
 	sqlite3_bind_int64(s, 1, pid);
@@ -1507,7 +1521,7 @@ deliver(struct mdm_state *st, int64_t eid, int64_t t,
 		goto out;
 	ret = 0;
 out:
-	sqlite3_finalize(s);
+	done(st, s);
 	if (ret == -1 || out->body.len == 0) {
 		out->uuid[0] = '\0';
 		out->request_type[0] = '\0';
@@ -1522,14 +1536,14 @@ has_pending(struct mdm_state *st, int64_t eid, int *out, struct mdm_err *e)
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (prep(st, "SELECT EXISTS (SELECT 1 FROM queue INDEXED BY queue_pending "
+	if (cprep(st, "SELECT EXISTS (SELECT 1 FROM queue INDEXED BY queue_pending "
 	    "WHERE enrollment = ? AND status = 'pending')", &s, e) == -1)
 		return -1;
 	sqlite3_bind_int64(s, 1, eid);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int(s, 0);
-	sqlite3_finalize(s);
+	done(st, s);
 	if (rc != SQLITE_ROW)
 		return dberr(st, rc, e, "queue");
 	return 0;
@@ -1541,13 +1555,13 @@ touch_seen(struct mdm_state *st, int64_t eid, int64_t t, struct mdm_err *e)
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (prep(st, "UPDATE enrollments SET last_seen_at = ? WHERE eid = ?",
+	if (cprep(st, "UPDATE enrollments SET last_seen_at = ? WHERE eid = ?",
 	    &s, e) == -1)
 		return -1;
 	sqlite3_bind_int64(s, 1, t);
 	sqlite3_bind_int64(s, 2, eid);
 	rc = run(st, s, "enrollments", e);
-	sqlite3_finalize(s);
+	done(st, s);
 	return rc;
 }
 

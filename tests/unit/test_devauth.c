@@ -592,6 +592,90 @@ test_end_to_end(void)
 	mdm_buf_release(&b64);
 }
 
+/* The per-server cache: same answers as without it, and reuse. */
+static void
+test_cache(void)
+{
+	struct mdm_devauth_cache *c = NULL;
+	struct mdm_buf b64, sig, chained;
+	struct mdm_err e;
+	STACK_OF(X509) *chain = NULL;
+	X509 *a = NULL, *b = NULL, *d2 = NULL, *got = NULL;
+	struct mdm_x509_opts o = { .kind = MDM_X509_CLIENT,
+	    .common_name = "second device", .days = 30 };
+	char hash[65], want[65], *tampered;
+
+	ok(mdm_devauth_cache_new(&c, &e) == 0, "cache made");
+	sign_b64(body, strlen(body), MDM_CMS_DETACHED, &b64);
+	ok(mdm_devauth_from_signature_cached(c, (char *)b64.data, body,
+	    strlen(body), &a, &e) == 0 && X509_cmp(a, device) == 0,
+	    "cached: the signer is the device");
+	ok(mdm_devauth_from_signature_cached(c, (char *)b64.data, body,
+	    strlen(body), &b, &e) == 0 && a == b,
+	    "again: the very certificate parsed the first time");
+	tampered = strdup(body);
+	tampered[3] = 'X';
+	got = NULL;
+	ok(mdm_devauth_from_signature_cached(c, (char *)b64.data, tampered,
+	    strlen(body), &got, &e) == -1 && e.code == MDM_E_CRYPTO &&
+	    got == NULL, "a tampered body still fails, certificate cached");
+	free(tampered);
+	b64.len /= 2;
+	b64.data[b64.len] = '\0';
+	ok(mdm_devauth_from_signature_cached(c, (char *)b64.data, body,
+	    strlen(body), &got, &e) == -1 && got == NULL,
+	    "a truncated signature fails cleanly");
+	mdm_buf_release(&b64);
+	sign_b64(body, strlen(body), 0, &b64);
+	ok(mdm_devauth_from_signature_cached(c, (char *)b64.data, body,
+	    strlen(body), &got, &e) == -1 && e.code == MDM_E_DATA,
+	    "an attached signature is refused with the cache too");
+	mdm_buf_release(&b64);
+
+	/* a second device, and a signature carrying the CA as well */
+	mdm_buf_init(&sig, MDM_CAP_CMS);
+	mdm_buf_init(&chained, MDM_CAP_CMS);
+	if (mdm_x509_issue(ca, ca_key, device_key, &o, &d2, &e) == -1 ||
+	    (chain = sk_X509_new_null()) == NULL || !sk_X509_push(chain, ca) ||
+	    mdm_cms_sign(body, strlen(body), d2, device_key, chain,
+	    MDM_CMS_DETACHED, &sig, &e) == -1 ||
+	    mdm_base64_encode(sig.data, sig.len, &chained, &e) == -1 ||
+	    mdm_buf_append(&chained, "", 1, &e) == -1)
+		tap_diag("second device: %s", e.msg);
+	ok(mdm_devauth_from_signature_cached(c, (char *)chained.data, body,
+	    strlen(body), &got, &e) == 0 && X509_cmp(got, d2) == 0,
+	    "two certificates in one signature: the signer is found");
+	X509_free(got);
+	got = NULL;
+
+	/* the chain check */
+	mdm_x509_sha256_hex(device, want, &e);
+	ok(mdm_devauth_verify_cached(c, device, ca, NULL, hash, &e) == 0 &&
+	    strcmp(hash, want) == 0, "verify_cached: the hash");
+	hash[0] = '\0';
+	ok(mdm_devauth_verify_cached(c, device, ca, NULL, hash, &e) == 0 &&
+	    strcmp(hash, want) == 0, "again, from the cache: the same hash");
+	ok(mdm_devauth_verify_cached(c, device, other_ca, NULL, hash, &e) ==
+	    0, "(a cache serves one CA: it answers from what it saw)");
+	mdm_devauth_cache_free(c);
+	c = NULL;
+	mdm_devauth_cache_new(&c, &e);
+	ok(mdm_devauth_verify_cached(c, device, other_ca, NULL, hash, &e) ==
+	    -1 && e.code == MDM_E_CRYPTO, "another CA, fresh cache: refused");
+	ok(mdm_devauth_verify_cached(c, device, other_ca, NULL, hash, &e) ==
+	    -1, "and refused again: a failure is never cached");
+	ok(mdm_devauth_verify_cached(NULL, device, ca, NULL, hash, &e) == 0,
+	    "no cache: verifies as mdm_devauth_verify");
+
+	sk_X509_free(chain);
+	mdm_buf_release(&sig);
+	mdm_buf_release(&chained);
+	X509_free(a);
+	X509_free(b);
+	X509_free(d2);
+	mdm_devauth_cache_free(c);
+}
+
 /* openssl cms -sign (detached by default) makes the header. */
 static void
 test_openssl_interop(void)
@@ -646,6 +730,7 @@ main(void)
 	test_fixture_cert();
 	test_verify();
 	test_end_to_end();
+	test_cache();
 	test_openssl_interop();
 	X509_free(ca);
 	X509_free(other_ca);
