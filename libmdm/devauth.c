@@ -229,14 +229,19 @@ mdm_devauth_from_header(const char *value, X509 **out, struct mdm_err *e)
 /* Certificates in one signature that the cache takes; more: uncached. */
 #define SPLIT_MAX_CERTS 8
 
+/* Entries per set: a set-associative cache barely thrashes. */
+#define CACHE_WAYS	4
+
 struct slot {
 	unsigned char sha[SHA256_DIGEST_LENGTH];
 	X509 *cert;			/* NULL: empty */
 	time_t verified_until;		/* 0: not verified */
+	unsigned long used;		/* last use, for eviction */
 };
 
 struct mdm_devauth_cache {
 	struct slot slot[MDM_DEVAUTH_CACHE_SLOTS];
+	unsigned long clock;
 };
 
 int
@@ -259,53 +264,106 @@ mdm_devauth_cache_free(struct mdm_devauth_cache *c)
 	free(c);
 }
 
+/* The first slot of sha's set. */
 static struct slot *
-slot_of(struct mdm_devauth_cache *c, const unsigned char *sha)
+set_of(struct mdm_devauth_cache *c, const unsigned char *sha)
 {
-	return &c->slot[((size_t)sha[0] << 8 | sha[1]) %
-	    MDM_DEVAUTH_CACHE_SLOTS];
+	size_t sets = MDM_DEVAUTH_CACHE_SLOTS / CACHE_WAYS;
+
+	return &c->slot[((size_t)sha[0] << 16 | (size_t)sha[1] << 8 | sha[2]) %
+	    sets * CACHE_WAYS];
 }
 
 /* The slot holding sha, or NULL. */
 static struct slot *
 lookup(struct mdm_devauth_cache *c, const unsigned char *sha)
 {
-	struct slot *sl = slot_of(c, sha);
+	struct slot *set = set_of(c, sha);
+	size_t i;
 
-	return sl->cert != NULL && memcmp(sl->sha, sha, sizeof(sl->sha)) == 0 ?
-	    sl : NULL;
+	for (i = 0; i < CACHE_WAYS; i++)
+		if (set[i].cert != NULL &&
+		    memcmp(set[i].sha, sha, sizeof(set[i].sha)) == 0) {
+			set[i].used = ++c->clock;
+			return &set[i];
+		}
+	return NULL;
 }
 
-/* Puts cert (a reference is taken) in sha's slot, evicting its tenant. */
+/*
+ * Puts cert (a reference is taken) in sha's set, in an empty slot or
+ * the one used longest ago.
+ */
 static struct slot *
 insert(struct mdm_devauth_cache *c, const unsigned char *sha, X509 *cert)
 {
-	struct slot *sl = slot_of(c, sha);
+	struct slot *set = set_of(c, sha), *sl = set;
+	size_t i;
 
+	for (i = 1; i < CACHE_WAYS && sl->cert != NULL; i++)
+		if (set[i].cert == NULL || set[i].used < sl->used)
+			sl = &set[i];
 	if (!X509_up_ref(cert))
 		return NULL;
 	X509_free(sl->cert);
 	memcpy(sl->sha, sha, sizeof(sl->sha));
 	sl->cert = cert;
 	sl->verified_until = 0;
+	sl->used = ++c->clock;
 	return sl;
 }
 
-/* One definite-length DER header at *p (at most max bytes on). */
-static int
-der_header(const unsigned char **p, long max, long *len, int *tag, int *cls,
-    int *constructed)
+/* Nesting the walk below follows into indefinite-length elements. */
+#define SPLIT_MAX_DEPTH 16
+
+/*
+ * The end of the DER or BER element at p (nothing read past end), or
+ * NULL when it is malformed.  An indefinite length is followed through
+ * its children to their end-of-contents octets.
+ */
+static const unsigned char *
+element_end(const unsigned char *p, const unsigned char *end, int depth)
 {
-	const unsigned char *q = *p;
+	const unsigned char *q = p;
+	long l;
+	int tag, cls, r;
+
+	if (depth > SPLIT_MAX_DEPTH || p >= end)
+		return NULL;
+	r = ASN1_get_object(&q, &l, &tag, &cls, end - p);
+	if (r & 0x80)
+		return NULL;
+	if (!(r & 1))
+		return q + l;
+	while (q != NULL && q < end) {
+		if (end - q >= 2 && q[0] == 0 && q[1] == 0)
+			return q + 2;
+		q = element_end(q, end, depth + 1);
+	}
+	return NULL;
+}
+
+/* A constructed header: where it is, and its content length. */
+struct hdr {
+	const unsigned char *at, *content;
+	long len;		/* content length; unused when indefinite */
+	int inf, tag, cls;
+};
+
+static int
+read_hdr(const unsigned char *p, const unsigned char *end, struct hdr *h)
+{
+	const unsigned char *q = p;
 	int r;
 
-	if (max <= 0)
+	if (p >= end)
 		return -1;
-	r = ASN1_get_object(&q, len, tag, cls, max);
-	if ((r & 0x80) || (r & 1))	/* error, or indefinite length */
+	r = ASN1_get_object(&q, &h->len, &h->tag, &h->cls, end - p);
+	if ((r & 0x80) || !(r & V_ASN1_CONSTRUCTED))
 		return -1;
-	*constructed = (r & V_ASN1_CONSTRUCTED) != 0;
-	*p = q;
+	h->at = p;
+	h->content = q;
+	h->inf = r & 1;
 	return 0;
 }
 
@@ -317,95 +375,127 @@ struct split {
 	size_t n;
 };
 
-static int
-put_header(struct mdm_buf *b, int constructed, long len, int tag, int cls,
-    struct mdm_err *e)
+/*
+ * Writes h's header for content shrunk by `cut` bytes; returns how much
+ * smaller the whole element got, or -1.
+ */
+static long
+put_hdr(struct mdm_buf *b, const struct hdr *h, long cut, struct mdm_err *e)
 {
-	unsigned char h[16], *q = h;
+	unsigned char buf[16], *q = buf;
+	long old_hdr = (long)(h->content - h->at);
 
-	if (ASN1_object_size(constructed, len, tag) - len > (int)sizeof(h))
-		return mdm_err_set(e, MDM_E_SOFTWARE, "ASN.1 header too long");
-	ASN1_put_object(&q, constructed, len, tag, cls);
-	return mdm_buf_append(b, h, (size_t)(q - h), e);
+	if (h->inf)		/* no length to fix: the bytes just go */
+		return mdm_buf_append(b, h->at, (size_t)old_hdr, e) == -1 ?
+		    -1 : cut;
+	if (ASN1_object_size(1, h->len - cut, h->tag) - (h->len - cut) >
+	    (int)sizeof(buf)) {
+		mdm_err_set(e, MDM_E_SOFTWARE, "ASN.1 header too long");
+		return -1;
+	}
+	ASN1_put_object(&q, 1, h->len - cut, h->tag, h->cls);
+	if (mdm_buf_append(b, buf, (size_t)(q - buf), e) == -1)
+		return -1;
+	return old_hdr + h->len - (long)(q - buf) - (h->len - cut);
 }
 
 /*
- * Cuts the certificates field out of a DER ContentInfo holding a
- * SignedData, re-encoding the three lengths around it.  1: done; 0: the
- * message is not shaped so (BER lengths, no certificates, too many):
- * verify it as it is.  The walk checks every length against what is
- * left, and OpenSSL parses the result again and judges it.
+ * Cuts the certificates field out of a ContentInfo holding a SignedData
+ * (DER, or BER as some signers write it), fixing the definite lengths
+ * around it.  1: done; 0: the message is not shaped so (no certificates,
+ * too many, malformed): verify it as it is.  Every length is checked
+ * against what is left, and OpenSSL parses the result again and judges
+ * it as it would the original.
  */
 static int
 split_certs(const unsigned char *der, size_t len, struct split *sp,
     struct mdm_err *e)
 {
-	const unsigned char *p = der, *end = der + len, *oid, *oid_end;
-	const unsigned char *sd_body, *sd_end, *certs = NULL, *certs_end = NULL;
-	const unsigned char *q, *c;
-	long l, sd_len, c0_len, ci_len;
-	int tag, cls, cons;
+	const unsigned char *end = der + len, *oid_end, *p, *q, *sd_end;
+	const unsigned char *certs = NULL, *certs_end = NULL;
+	struct hdr h[3];
+	long cut, l;
+	int tag, cls, r, i;
 
 	sp->n = 0;
-	if (len > LONG_MAX / 2 ||
-	    der_header(&p, (long)len, &l, &tag, &cls, &cons) == -1 ||
-	    tag != V_ASN1_SEQUENCE || !cons || p + l != end)
+	if (len > LONG_MAX / 2 || element_end(der, end, 0) != end ||
+	    read_hdr(der, end, &h[0]) == -1 || h[0].tag != V_ASN1_SEQUENCE)
 		return 0;
-	oid = p;
-	if (der_header(&p, end - p, &l, &tag, &cls, &cons) == -1 ||
-	    tag != V_ASN1_OBJECT || cons)
+	q = h[0].content;
+	r = ASN1_get_object(&q, &l, &tag, &cls, end - q);
+	if ((r & 0x81) || tag != V_ASN1_OBJECT)
 		return 0;
-	oid_end = p += l;
-	if (der_header(&p, end - p, &l, &tag, &cls, &cons) == -1 ||
-	    tag != 0 || cls != V_ASN1_CONTEXT_SPECIFIC || !cons ||
-	    p + l != end)
+	oid_end = q + l;
+	if (read_hdr(oid_end, end, &h[1]) == -1 || h[1].tag != 0 ||
+	    h[1].cls != V_ASN1_CONTEXT_SPECIFIC ||
+	    read_hdr(h[1].content, end, &h[2]) == -1 ||
+	    h[2].tag != V_ASN1_SEQUENCE || h[2].cls != V_ASN1_UNIVERSAL)
 		return 0;
-	if (der_header(&p, end - p, &sd_len, &tag, &cls, &cons) == -1 ||
-	    tag != V_ASN1_SEQUENCE || !cons || p + sd_len != end)
-		return 0;
-	sd_body = p;
-	sd_end = p + sd_len;
-	while (p < sd_end) {
-		q = p;
-		if (der_header(&p, sd_end - p, &l, &tag, &cls, &cons) == -1)
+	sd_end = h[2].inf ? end : h[2].content + h[2].len;
+	for (p = h[2].content; p != NULL && p < sd_end; p = q) {
+		if (h[2].inf && sd_end - p >= 2 && p[0] == 0 && p[1] == 0)
+			break;
+		if ((q = element_end(p, sd_end, 1)) == NULL)
 			return 0;
-		if (tag == 0 && cls == V_ASN1_CONTEXT_SPECIFIC && cons) {
-			certs = q;
-			certs_end = p + l;
+		if (p[0] == (V_ASN1_CONTEXT_SPECIFIC | V_ASN1_CONSTRUCTED)) {
+			certs = p;
+			certs_end = q;
 			break;
 		}
-		p += l;
 	}
 	if (certs == NULL)
 		return 0;
-	for (c = p; c < certs_end; c += l) {
-		q = c;
-		if (sp->n == SPLIT_MAX_CERTS || der_header(&c, certs_end - c, &l,
-		    &tag, &cls, &cons) == -1 || tag != V_ASN1_SEQUENCE ||
-		    cls != V_ASN1_UNIVERSAL || !cons)
+	for (i = 0; i < 3; i++)
+		if (!h[i].inf && (certs < h[i].content ||
+		    certs_end > h[i].content + h[i].len))
 			return 0;
-		sp->cert[sp->n] = q;
-		sp->cert_len[sp->n++] = (size_t)(c + l - q);
+	{
+		struct hdr ch;
+
+		if (read_hdr(certs, certs_end, &ch) == -1)
+			return 0;
+		for (p = ch.content; p < certs_end; p = q) {
+			if (ch.inf && certs_end - p >= 2 && p[0] == 0 &&
+			    p[1] == 0)
+				break;
+			if (sp->n == SPLIT_MAX_CERTS || p[0] !=
+			    (V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED) ||
+			    (q = element_end(p, certs_end, 2)) == NULL)
+				return 0;
+			sp->cert[sp->n] = p;
+			sp->cert_len[sp->n++] = (size_t)(q - p);
+		}
 	}
 	if (sp->n == 0)
 		return 0;
-	sd_len -= (long)(certs_end - certs);
-	c0_len = ASN1_object_size(1, sd_len, V_ASN1_SEQUENCE);
-	ci_len = (long)(oid_end - oid) + ASN1_object_size(1, c0_len, 0);
+	/*
+	 * Inside out: each definite length shrinks by what went from the
+	 * element it holds, which may be more than the certificates when a
+	 * length got shorter to write.
+	 */
 	mdm_buf_reset(&sp->rest);
-	if (put_header(&sp->rest, 1, ci_len, V_ASN1_SEQUENCE,
-	    V_ASN1_UNIVERSAL, e) == -1 ||
-	    mdm_buf_append(&sp->rest, oid, (size_t)(oid_end - oid), e) == -1 ||
-	    put_header(&sp->rest, 1, c0_len, 0, V_ASN1_CONTEXT_SPECIFIC,
-	    e) == -1 ||
-	    put_header(&sp->rest, 1, sd_len, V_ASN1_SEQUENCE,
-	    V_ASN1_UNIVERSAL, e) == -1 ||
-	    mdm_buf_append(&sp->rest, sd_body, (size_t)(certs - sd_body),
-	    e) == -1 ||
-	    mdm_buf_append(&sp->rest, certs_end, (size_t)(end - certs_end),
-	    e) == -1)
-		return -1;
-	return 1;
+	{
+		struct mdm_buf hb[3];
+		long shrink = (long)(certs_end - certs);
+
+		for (i = 0; i < 3; i++)
+			mdm_buf_init(&hb[i], 16);
+		for (i = 2, cut = shrink; i >= 0 && cut >= 0; i--)
+			cut = put_hdr(&hb[i], &h[i], cut, e);
+		r = cut < 0 ||
+		    mdm_buf_append(&sp->rest, hb[0].data, hb[0].len, e) == -1 ||
+		    mdm_buf_append(&sp->rest, h[0].content,
+		    (size_t)(oid_end - h[0].content), e) == -1 ||
+		    mdm_buf_append(&sp->rest, hb[1].data, hb[1].len, e) == -1 ||
+		    mdm_buf_append(&sp->rest, hb[2].data, hb[2].len, e) == -1 ||
+		    mdm_buf_append(&sp->rest, h[2].content,
+		    (size_t)(certs - h[2].content), e) == -1 ||
+		    mdm_buf_append(&sp->rest, certs_end,
+		    (size_t)(end - certs_end), e) == -1 ? -1 : 1;
+		for (i = 0; i < 3; i++)
+			mdm_buf_release(&hb[i]);
+	}
+	return r;
 }
 
 /*

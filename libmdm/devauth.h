@@ -67,7 +67,7 @@ int mdm_devauth_from_signature(const char *value, const void *body,
  * MDM_DEVAUTH_VERIFIED_FOR seconds and never past the certificate's
  * notAfter.  One cache serves one thread and one CA.
  */
-#define MDM_DEVAUTH_CACHE_SLOTS		1024
+#define MDM_DEVAUTH_CACHE_SLOTS		4096
 #define MDM_DEVAUTH_VERIFIED_FOR	300
 
 struct mdm_devauth_cache;

@@ -17,6 +17,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <openssl/asn1.h>
+
 #include "buf.h"
 #include "cms.h"
 #include "devauth.h"
@@ -676,6 +678,76 @@ test_cache(void)
 	mdm_devauth_cache_free(c);
 }
 
+/*
+ * der with its three outer lengths (ContentInfo, [0], SignedData) made
+ * indefinite, as a streaming BER signer writes them; out owned.
+ */
+static int
+to_ber(const unsigned char *der, size_t len, struct mdm_buf *out)
+{
+	const unsigned char *p = der, *q;
+	long l;
+	int tag, cls;
+
+	mdm_buf_init(out, MDM_CAP_CMS);
+	if (ASN1_get_object(&p, &l, &tag, &cls, (long)len) & 0x80 ||
+	    mdm_buf_append(out, "\x30\x80", 2, NULL) == -1)
+		return -1;
+	q = p;
+	if (ASN1_get_object(&q, &l, &tag, &cls, (long)(der + len - q)) & 0x80)
+		return -1;
+	q += l;				/* past the OID */
+	if (mdm_buf_append(out, p, (size_t)(q - p), NULL) == -1 ||
+	    mdm_buf_append(out, "\xa0\x80\x30\x80", 4, NULL) == -1)
+		return -1;
+	p = q;
+	if (ASN1_get_object(&p, &l, &tag, &cls, (long)(der + len - p)) &
+	    0x80 || ASN1_get_object(&p, &l, &tag, &cls,
+	    (long)(der + len - p)) & 0x80)
+		return -1;
+	return mdm_buf_append(out, p, (size_t)(der + len - p), NULL) == -1 ||
+	    mdm_buf_append(out, "\0\0\0\0\0\0", 6, NULL) == -1 ? -1 : 0;
+}
+
+/* Indefinite lengths around the certificates: cut out all the same. */
+static void
+test_cache_ber(void)
+{
+	struct mdm_devauth_cache *c = NULL;
+	struct mdm_buf sig, ber, b64;
+	struct mdm_err e;
+	X509 *a = NULL, *b = NULL, *got = NULL;
+
+	mdm_buf_init(&sig, MDM_CAP_CMS);
+	mdm_buf_init(&b64, MDM_CAP_CMS);
+	ok(mdm_devauth_cache_new(&c, &e) == 0 &&
+	    mdm_cms_sign(body, strlen(body), device, device_key, NULL,
+	    MDM_CMS_DETACHED, &sig, &e) == 0 &&
+	    to_ber(sig.data, sig.len, &ber) == 0 &&
+	    mdm_base64_encode(ber.data, ber.len, &b64, &e) == 0 &&
+	    mdm_buf_append(&b64, "", 1, &e) == 0, "a BER signature made");
+	ok(mdm_devauth_from_signature((char *)b64.data, body, strlen(body),
+	    &got, &e) == 0 && X509_cmp(got, device) == 0,
+	    "it verifies uncached (OpenSSL reads the BER)");
+	ok(mdm_devauth_from_signature_cached(c, (char *)b64.data, body,
+	    strlen(body), &a, &e) == 0 && X509_cmp(a, device) == 0,
+	    "cached: verifies, signer is the device");
+	ok(mdm_devauth_from_signature_cached(c, (char *)b64.data, body,
+	    strlen(body), &b, &e) == 0 && a == b,
+	    "again: the certificate came from the cache");
+	X509_free(got);
+	got = NULL;
+	ok(mdm_devauth_from_signature_cached(c, (char *)b64.data, "tampered",
+	    8, &got, &e) == -1 && e.code == MDM_E_CRYPTO && got == NULL,
+	    "and a tampered body fails");
+	X509_free(a);
+	X509_free(b);
+	mdm_devauth_cache_free(c);
+	mdm_buf_release(&sig);
+	mdm_buf_release(&ber);
+	mdm_buf_release(&b64);
+}
+
 /* openssl cms -sign (detached by default) makes the header. */
 static void
 test_openssl_interop(void)
@@ -731,6 +803,7 @@ main(void)
 	test_verify();
 	test_end_to_end();
 	test_cache();
+	test_cache_ber();
 	test_openssl_interop();
 	X509_free(ca);
 	X509_free(other_ca);
