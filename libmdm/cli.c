@@ -683,15 +683,6 @@ mdm_cli_write_output(const char *path, const void *data, size_t len,
 	return mdm_file_write_atomic(path, data, len, 0644, 0, e);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 draw(struct mdm_progress *p)
 {
@@ -707,7 +698,7 @@ draw(struct mdm_progress *p)
 	snprintf(line, sizeof(line), "%s [%s] %llu/%llu (%llu%%)", p->label,
 	    bar, p->done, p->total, pct);
 	mdm_log_status(line);
-	p->last_draw_ms = now_ms();
+	p->last_draw_ms = mdm_monotonic_ms();
 }
 
 void
@@ -726,7 +717,7 @@ void
 mdm_progress_update(struct mdm_progress *p, unsigned long long done)
 {
 	p->done = done;
-	if (p->active && now_ms() - p->last_draw_ms >= 100)
+	if (p->active && mdm_monotonic_ms() - p->last_draw_ms >= 100)
 		draw(p);
 }
 

@@ -118,18 +118,6 @@ out:
 	return rc;
 }
 
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * PEM, %-escaped or not.  The base64 between the markers is decoded
  * directly, whitespace skipped, because a proxy may have turned the
@@ -151,8 +139,8 @@ from_pem(const char *s, size_t n, X509 **out, struct mdm_err *e)
 
 		if (c == '%') {
 			if (n - i < 3 ||
-			    (hi = hex_value((unsigned char)s[i + 1])) < 0 ||
-			    (lo = hex_value((unsigned char)s[i + 2])) < 0) {
+			    (hi = mdm_hex_digit((unsigned char)s[i + 1])) < 0 ||
+			    (lo = mdm_hex_digit((unsigned char)s[i + 2])) < 0) {
 				mdm_err_set(e, MDM_E_DATA,
 				    "bad %%-escape at offset %zu", i);
 				goto out;

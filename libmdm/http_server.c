@@ -339,17 +339,6 @@ mdm_http_server_address(const struct mdm_http_server *s)
 	return s->address;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* %XX-decodes s[0..n) into a new string; see mdm_http_request_param. */
 static char *
 url_decode(const char *s, size_t n)
@@ -361,8 +350,8 @@ url_decode(const char *s, size_t n)
 	if ((out = malloc(n + 1)) == NULL)
 		return NULL;
 	for (i = 0, o = out; i < n; i++) {
-		if (s[i] == '%' && n - i > 2 && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0 && (hi | lo) != 0) {
+		if (s[i] == '%' && n - i > 2 && (hi = mdm_hex_digit(s[i + 1])) >= 0 &&
+		    (lo = mdm_hex_digit(s[i + 2])) >= 0 && (hi | lo) != 0) {
 			*o++ = (char)(hi << 4 | lo);
 			i += 2;
 		} else {

@@ -1,5 +1,6 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "log.h"
 #include "mdm_int.h"
@@ -84,4 +85,13 @@ mdm_log_status_end(void)
 	if (log_sink != NULL)
 		return;
 	fputc('\n', stderr);
+}
+
+long long
+mdm_log_clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

@@ -20,6 +20,9 @@ enum mdm_log_level {
 typedef void mdm_log_sink_fn(enum mdm_log_level level, const char *line,
     void *arg);
 
+/* Microseconds on a monotonic clock, for durations in log lines. */
+long long mdm_log_clock_us(void);
+
 /* progname is borrowed and must outlive logging. */
 void mdm_log_init(const char *progname, enum mdm_log_level level);
 void mdm_log_set_level(enum mdm_log_level level);

@@ -13,6 +13,12 @@
 /* Replaces CR and LF with spaces: messages are one line each. */
 void mdm_strip_newlines(char *s);
 
+/* The value of hex digit c, or -1. */
+int mdm_hex_digit(int c);
+
+/* Milliseconds on CLOCK_MONOTONIC: for deadlines, never for dates. */
+long long mdm_monotonic_ms(void);
+
 #include "banned.h"
 
 #endif

@@ -87,15 +87,6 @@ make_env(const char *const *add, char ***envp, struct mdm_err *e)
 	return 0;
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 close_fd(int *fd)
 {
@@ -280,7 +271,7 @@ reap(pid_t pid, long long deadline, int *status, int *timed_out,
 			    "lost the exit status of the program");
 		if (w == -1)
 			continue;
-		if (*timed_out || (left = deadline - now_ms()) <= 0)
+		if (*timed_out || (left = deadline - mdm_monotonic_ms()) <= 0)
 			break;
 		if (delay > left)
 			delay = (int)left;
@@ -326,13 +317,13 @@ mdm_proc_run(const char *prog, const char *const *env, const void *in,
 		goto out;
 	if (spawn(prog, envp, in_sv[1], out_sv[1], &pid, e) == -1)
 		goto out;
-	deadline = now_ms() + timeout_ms;
+	deadline = mdm_monotonic_ms() + timeout_ms;
 	close_fd(&in_sv[1]);
 	close_fd(&out_sv[1]);
 	if (in_len == 0)
 		close_fd(&in_sv[0]);
 	while (in_sv[0] != -1 || out_sv[0] != -1) {
-		if ((left = deadline - now_ms()) <= 0) {
+		if ((left = deadline - mdm_monotonic_ms()) <= 0) {
 			res->timed_out = 1;
 			break;
 		}

@@ -18,6 +18,7 @@
 #include "migrations.h"
 #include "state.h"
 #include "state_int.h"
+#include "x509.h"
 #include "ossl_int.h"
 #include "mdm_int.h"
 
@@ -518,6 +519,20 @@ mdm_state_path(const struct mdm_state *st, const char *rel, char *out,
 		return mdm_err_set(e, MDM_E_SOFTWARE, "%s/%s: path longer "
 		    "than %zu bytes", st->dir, rel, outlen);
 	return 0;
+}
+
+int
+mdm_state_ca_cert(struct mdm_state *st, X509 **out, struct mdm_err *e)
+{
+	char path[PATH_MAX];
+
+	*out = NULL;
+	if (mdm_state_path(st, "ca/ca.pem", path, sizeof(path), e) == -1)
+		return -1;
+	if (!mdm_file_exists(path))
+		return mdm_err_set(e, MDM_E_CONFIG, "%s is missing: run "
+		    "'mdm-certs init' first", path);
+	return mdm_x509_load_cert(path, out, e);
 }
 
 int

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <openssl/x509.h>
+
 #include "err.h"
 
 struct mdm_state;
@@ -73,6 +75,12 @@ const char *mdm_state_dir(const struct mdm_state *st);
  */
 int mdm_state_path(const struct mdm_state *st, const char *rel, char *out,
     size_t outlen, struct mdm_err *e);
+
+/*
+ * The CA certificate, DIR/ca/ca.pem; *out owned.  Missing: MDM_E_CONFIG,
+ * saying to run `mdm-certs init`.
+ */
+int mdm_state_ca_cert(struct mdm_state *st, X509 **out, struct mdm_err *e);
 
 /* The schema version (PRAGMA user_version) of the open database. */
 int mdm_state_schema_version(struct mdm_state *st, int *out,

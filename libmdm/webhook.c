@@ -100,18 +100,6 @@ format_time(int64_t ns, char *out, size_t outlen, struct mdm_err *e)
 	return 0;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Go's QueryUnescape into out (reset first); -1 on a broken escape. */
 static int
 unescape(const char *p, size_t n, struct mdm_buf *out, struct mdm_err *e)
@@ -128,8 +116,8 @@ unescape(const char *p, size_t n, struct mdm_buf *out, struct mdm_err *e)
 		} else if (c == '%') {
 			if (n - i < 3)
 				return -1;
-			if ((hi = hexval(p[i + 1])) == -1 ||
-			    (lo = hexval(p[i + 2])) == -1)
+			if ((hi = mdm_hex_digit(p[i + 1])) == -1 ||
+			    (lo = mdm_hex_digit(p[i + 2])) == -1)
 				return -1;
 			c = (unsigned char)(hi << 4 | lo);
 			i += 2;

@@ -113,19 +113,6 @@ fail:
 }
 
 static int
-load_ca_cert(struct mdm_state *st, X509 **out, struct mdm_err *e)
-{
-	char path[PATH_MAX];
-
-	if (mdm_state_path(st, "ca/ca.pem", path, sizeof(path), e) == -1)
-		return -1;
-	if (!mdm_file_exists(path))
-		return mdm_err_set(e, MDM_E_CONFIG, "%s is missing: run "
-		    "'mdm-certs init' first", path);
-	return mdm_x509_load_cert(path, out, e);
-}
-
-static int
 write_pem(struct mdm_state *st, const char *rel, X509 *cert, EVP_PKEY *key,
     unsigned flags, struct mdm_err *e)
 {
@@ -644,7 +631,7 @@ cmd_sign_profile(struct mdm_cli *cli, int argc, char **argv)
 	} else {
 		if (open_state(cli, 0, &st, &e) == -1 ||
 		    load_identity(st, "signing/signing", &id, &e) == -1 ||
-		    load_ca_cert(st, &ca, &e) == -1)
+		    mdm_state_ca_cert(st, &ca, &e) == -1)
 			goto fail;
 	}
 	/* Ship the CA too, so a device can build the chain it trusts. */
@@ -716,7 +703,7 @@ cmd_verify_profile(struct mdm_cli *cli, int argc, char **argv)
 		if (mdm_x509_load_cert(cafile, &trust, &e) == -1)
 			goto fail;
 	} else if (open_state(cli, 0, &st, &e) == 0) {
-		if (load_ca_cert(st, &trust, &e) == -1)
+		if (mdm_state_ca_cert(st, &trust, &e) == -1)
 			goto fail;
 	} else if (e.code == MDM_E_CONFIG) {
 		mdm_log_warn("no CA to check the signer against (no state "

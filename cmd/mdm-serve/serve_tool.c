@@ -115,15 +115,6 @@ log_safe(const char *s, char *out, size_t outlen)
 	out[i] = '\0';
 }
 
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 handle(struct mdm_http_request *r, void *ctx, void *arg)
 {
@@ -132,7 +123,7 @@ handle(struct mdm_http_request *r, void *ctx, void *arg)
 	struct mdm_service_request q;
 	struct mdm_service_response resp;
 	char id[128], reason[MDM_ERR_MSG_MAX];
-	long long t0 = now_us();
+	long long t0 = mdm_log_clock_us();
 
 	memset(&q, 0, sizeof(q));
 	q.method = mdm_http_request_method(r);
@@ -161,7 +152,7 @@ handle(struct mdm_http_request *r, void *ctx, void *arg)
 		mdm_log_debug("%s %s %s %d %s %s%s%s %lldus",
 		    mdm_http_request_peer(r), q.method, q.path, resp.status,
 		    id, resp.outcome, resp.command_uuid[0] != '\0' ? " sent " :
-		    "", resp.command_uuid, now_us() - t0);
+		    "", resp.command_uuid, mdm_log_clock_us() - t0);
 	mdm_service_response_release(&resp);
 	if (sv->webhook_url != NULL) {
 		pthread_mutex_lock(&sv->lock);
@@ -327,19 +318,6 @@ fail:
 	sk_X509_NAME_pop_free(names, X509_NAME_free);
 	SSL_CTX_free(ctx);
 	return -1;
-}
-
-static int
-load_ca(struct mdm_state *st, X509 **ca, struct mdm_err *e)
-{
-	char path[PATH_MAX];
-
-	if (mdm_state_path(st, "ca/ca.pem", path, sizeof(path), e) == -1)
-		return -1;
-	if (!mdm_file_exists(path))
-		return mdm_err_set(e, MDM_E_CONFIG, "%s is missing: run "
-		    "'mdm-certs init' first", path);
-	return mdm_x509_load_cert(path, ca, e);
 }
 
 /* The first line of a private file, as the HMAC key. */
@@ -541,7 +519,7 @@ run(struct mdm_cli *cli, int argc, char **argv)
 	}
 	/* A state that is not set up fails here, before the port opens. */
 	if (mdm_state_open(mdm_cli_state_dir(cli), 0, &st, &e) == -1 ||
-	    load_ca(st, &sv.ca, &e) == -1 ||
+	    mdm_state_ca_cert(st, &sv.ca, &e) == -1 ||
 	    mdm_state_path(st, "seal.key", keypath, sizeof(keypath),
 	    &e) == -1 ||
 	    mdm_seal_key_load(keypath, 1, sv.seal_key, &e) == -1)
