@@ -27,6 +27,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pkcs7.h>
+#include <openssl/provider.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -82,26 +83,41 @@ static const char *const oid_text[OID_COUNT] = {
  * object table and threads never race on it.
  */
 static ASN1_OBJECT *oids[OID_COUNT];
-static CRYPTO_ONCE oid_once = CRYPTO_ONCE_STATIC_INIT;
-static int oid_ready;
+/*
+ * A library context with only the "null" provider, to parse requests,
+ * CSRs and recorded certificates in.  OpenSSL 3.0 decodes the public key
+ * of every certificate and CSR it parses through a fresh OSSL_DECODER_CTX
+ * (some 90 us a key, more than anything in a request but the RSA
+ * operations); here that decoder finds nothing and gives up at once, and
+ * pubkey_of() makes the few keys we use.  Everything else of what is
+ * parsed (the certificates' own library context, every algorithm a
+ * signature check or an envelope fetches) stays with the default context.
+ */
+static OSSL_LIB_CTX *bare_ctx;
+static CRYPTO_ONCE globals_once = CRYPTO_ONCE_STATIC_INIT;
+static int globals_ready;
 
 static void
-make_oids(void)
+make_globals(void)
 {
 	size_t i;
 
 	for (i = 0; i < OID_COUNT; i++)
 		if ((oids[i] = OBJ_txt2obj(oid_text[i], 1)) == NULL)
 			return;
-	oid_ready = 1;
+	if ((bare_ctx = OSSL_LIB_CTX_new()) == NULL ||
+	    OSSL_PROVIDER_load(bare_ctx, "null") == NULL)
+		return;
+	globals_ready = 1;
 }
 
 static int
-init_oids(struct mdm_err *e)
+init_globals(struct mdm_err *e)
 {
-	if (!CRYPTO_THREAD_run_once(&oid_once, make_oids) || !oid_ready)
+	if (!CRYPTO_THREAD_run_once(&globals_once, make_globals) ||
+	    !globals_ready)
 		return mdm_err_set_ssl(e, MDM_E_SOFTWARE,
-		    "cannot create the scep object identifiers");
+		    "cannot set up the scep object identifiers");
 	return 0;
 }
 
@@ -172,7 +188,15 @@ struct mdm_scep {
 	struct mdm_state_scep *ss;	/* owned */
 	X509 *ca;
 	EVP_PKEY *key;
-	struct mdm_buf ca_der;		/* GetCACert body */
+	/* The RA (ca/ra.pem, ca/ra.key), or NULL: the CA is its own RA. */
+	X509 *ra;
+	EVP_PKEY *ra_key;
+	/* Who receives requests and signs CertReps: the RA, else the CA
+	   (borrowed from the above). */
+	X509 *rep_cert;
+	EVP_PKEY *rep_key;
+	struct mdm_buf cacert;		/* GetCACert body, made once */
+	const char *cacert_type;	/* static */
 	/* Extensions every issued certificate carries, made once. */
 	X509_EXTENSION *ext_bc, *ext_ku, *ext_eku, *ext_akid;
 	EVP_CIPHER *cipher[C_COUNT];	/* NULL: not available (DES) */
@@ -206,7 +230,9 @@ struct req {
 	const unsigned char *content;	/* eContent, borrowed from cms */
 	size_t content_len;
 	struct mdm_buf plain;		/* the decrypted envelope */
-	X509_REQ *csr;
+	X509_REQ *csr;			/* parsed without its key */
+	EVP_PKEY *csr_key;		/* the CSR's key */
+	char signer_sha256[65];		/* of a RenewalReq's signer as sent */
 	/* Why a request is refused (FAILURE CertRep) or invalid (400). */
 	int fail;
 	char why[200];
@@ -269,6 +295,7 @@ req_release(struct req *r)
 	CMS_ContentInfo_free(r->cms);
 	X509_free(r->signer);
 	X509_REQ_free(r->csr);
+	EVP_PKEY_free(r->csr_key);
 	mdm_buf_release_secret(&r->plain);
 	memset(r, 0, sizeof(*r));
 }
@@ -373,6 +400,64 @@ cert_sha256(X509 *c, char out[65], struct mdm_err *e)
 		    "cannot hash certificate");
 	mdm_hex_lower(md, len, out);
 	return 0;
+}
+
+/*
+ * DER of item `it` parsed in bare_ctx, all of it or nothing (NULL).
+ * Owned by the caller, to be freed as that item.
+ */
+static void *
+parse_bare(const ASN1_ITEM *it, const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	ASN1_VALUE *v;
+
+	if (len == 0 || len > LONG_MAX)
+		return NULL;
+	if ((v = ASN1_item_d2i_ex(NULL, &p, (long)len, it, bare_ctx,
+	    NULL)) == NULL)
+		return NULL;
+	if (p != der + len) {
+		ASN1_item_free(v, it);
+		return NULL;
+	}
+	return v;
+}
+
+/*
+ * The key of a SubjectPublicKeyInfo parsed in bare_ctx, or NULL.  RSA
+ * (every SCEP signer, nearly every CSR) is read straight from its
+ * RSAPublicKey, parameters ignored as OpenSSL's own RSA decoder does;
+ * any other algorithm goes through the generic decoder, in the default
+ * context.  Owned.
+ */
+static EVP_PKEY *
+pubkey_of(X509_PUBKEY *pub)
+{
+	ASN1_OBJECT *obj = NULL;
+	const unsigned char *pk = NULL, *p;
+	unsigned char *der = NULL;
+	EVP_PKEY *key = NULL;
+	int n = 0;
+
+	if (pub == NULL || !X509_PUBKEY_get0_param(&obj, &pk, &n, NULL, pub) ||
+	    pk == NULL || n <= 0)
+		return NULL;
+	if (OBJ_obj2nid(obj) == NID_rsaEncryption) {
+		p = pk;
+		key = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, n);
+		if (key != NULL && p != pk + n) {
+			EVP_PKEY_free(key);
+			key = NULL;
+		}
+		return key;
+	}
+	if ((n = i2d_X509_PUBKEY(pub, &der)) > 0) {
+		p = der;
+		key = d2i_PUBKEY(NULL, &p, n);
+	}
+	OPENSSL_free(der);
+	return key;
 }
 
 /* Uppercase hex without leading zeros, as mdm_x509_inspect writes it. */
@@ -512,6 +597,106 @@ out:
 	return rc;
 }
 
+/*
+ * ca/ra.pem and ca/ra.key, when the state has them (both NULL when it has
+ * neither): an RSA key for its certificate, which our CA issued, which is
+ * valid now, no CA, and has digitalSignature and keyEncipherment, the
+ * two things an RA does.  Anything else is MDM_E_CONFIG: a server must
+ * not start with an RA its clients would refuse.
+ */
+static int
+load_ra(struct mdm_state *st, X509 *ca, X509 **ra, EVP_PKEY **key,
+    struct mdm_err *e)
+{
+	char cpath[PATH_MAX], kpath[PATH_MAX];
+	struct mdm_buf kb;
+	EVP_PKEY *capub;
+	uint32_t ku;
+	int rc = -1;
+
+	*ra = NULL;
+	*key = NULL;
+	mdm_buf_init(&kb, MDM_CAP_CERT);
+	if (mdm_state_path(st, MDM_SCEP_RA_CERT, cpath, sizeof(cpath),
+	    e) == -1 ||
+	    mdm_state_path(st, MDM_SCEP_RA_KEY, kpath, sizeof(kpath), e) == -1)
+		goto out;
+	if (mdm_file_exists(cpath) != mdm_file_exists(kpath)) {
+		mdm_err_set(e, MDM_E_CONFIG, "scep RA: %s without %s",
+		    mdm_file_exists(cpath) ? cpath : kpath,
+		    mdm_file_exists(cpath) ? kpath : cpath);
+		goto out;
+	}
+	if (!mdm_file_exists(cpath)) {
+		rc = 0;
+		goto out;
+	}
+	if (mdm_x509_load_cert(cpath, ra, e) == -1 ||
+	    mdm_file_read_private(kpath, &kb, e) == -1 ||
+	    mdm_x509_key_from_mem(kb.data, kb.len, NULL, key, e) == -1) {
+		mdm_err_prefix(e, "scep RA");
+		goto out;
+	}
+	capub = X509_get0_pubkey(ca);
+	ku = X509_get_key_usage(*ra);
+	if (!mdm_x509_key_matches(*ra, *key) ||
+	    EVP_PKEY_get_base_id(*key) != EVP_PKEY_RSA)
+		mdm_err_set(e, MDM_E_CONFIG, "%s is not the RSA key of %s",
+		    kpath, cpath);
+	else if (X509_check_issued(ca, *ra) != X509_V_OK || capub == NULL ||
+	    X509_verify(*ra, capub) != 1)
+		mdm_err_set(e, MDM_E_CONFIG, "%s was not issued by this CA",
+		    cpath);
+	else if (X509_check_ca(*ra) != 0 ||
+	    (ku & (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT)) !=
+	    (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT))
+		mdm_err_set(e, MDM_E_CONFIG, "%s is no RA certificate (a CA, "
+		    "or without digitalSignature and keyEncipherment)", cpath);
+	else if (mdm_x509_expires_within(*ra, time(NULL), 0) ||
+	    X509_cmp_current_time(X509_get0_notBefore(*ra)) > 0)
+		mdm_err_set(e, MDM_E_CONFIG, "%s is expired or not yet valid: "
+		    "run 'mdm-scep ra-init --force'", cpath);
+	else
+		rc = 0;
+out:
+	ERR_clear_error();
+	mdm_buf_release_secret(&kb);
+	if (rc == -1) {
+		X509_free(*ra);
+		EVP_PKEY_free(*key);
+		*ra = NULL;
+		*key = NULL;
+	}
+	return rc;
+}
+
+static int degenerate(X509 *const *certs, size_t n, X509_CRL *crl,
+    struct mdm_buf *out, struct mdm_err *e);
+
+/*
+ * Who answers, and the GetCACert body, made once: the CA certificate
+ * alone, or with an RA the CA and RA certificates in a degenerate
+ * SignedData (RFC 8894 4.2.1.2).
+ */
+static int
+make_cacert(struct mdm_scep *s, struct mdm_err *e)
+{
+	X509 *both[2];
+
+	if (s->ra == NULL) {
+		s->rep_cert = s->ca;
+		s->rep_key = s->key;
+		s->cacert_type = "application/x-x509-ca-cert";
+		return mdm_x509_cert_to_der(s->ca, &s->cacert, e);
+	}
+	s->rep_cert = s->ra;
+	s->rep_key = s->ra_key;
+	s->cacert_type = "application/x-x509-ca-ra-cert";
+	both[0] = s->ca;
+	both[1] = s->ra;
+	return degenerate(both, 2, NULL, &s->cacert, e);
+}
+
 static char *
 dup_opt(const char *s, int *oom)
 {
@@ -547,12 +732,12 @@ mdm_scep_new(struct mdm_state *st, const struct mdm_scep_policy *p,
 		    RSA_MAX_BITS);
 	/* Legacy (single DES) is optional: without it DES is refused. */
 	mdm_crypto_init(&ie);
-	if (init_oids(e) == -1)
+	if (init_globals(e) == -1)
 		return -1;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
 	s->st = st;
-	mdm_buf_init(&s->ca_der, MDM_CAP_CERT);
+	mdm_buf_init(&s->cacert, MDM_CAP_CMS);
 	s->validity_days = p->validity_days ? p->validity_days : 365;
 	s->min_key_bits = p->min_key_bits ? p->min_key_bits : 2048;
 	s->no_challenge = p->no_challenge != 0;
@@ -576,7 +761,8 @@ mdm_scep_new(struct mdm_state *st, const struct mdm_scep_policy *p,
 		s->have_re = 1;
 	}
 	if (load_ca(st, &s->ca, &s->key, e) == -1 ||
-	    mdm_x509_cert_to_der(s->ca, &s->ca_der, e) == -1 ||
+	    load_ra(st, s->ca, &s->ra, &s->ra_key, e) == -1 ||
+	    make_cacert(s, e) == -1 ||
 	    make_extensions(s, e) == -1 ||
 	    mdm_state_scep_open(st, &s->ss, e) == -1)
 		goto out;
@@ -616,7 +802,9 @@ mdm_scep_free(struct mdm_scep *s)
 	mdm_state_scep_close(s->ss);
 	X509_free(s->ca);
 	EVP_PKEY_free(s->key);
-	mdm_buf_release(&s->ca_der);
+	X509_free(s->ra);
+	EVP_PKEY_free(s->ra_key);
+	mdm_buf_release(&s->cacert);
 	X509_EXTENSION_free(s->ext_bc);
 	X509_EXTENSION_free(s->ext_ku);
 	X509_EXTENSION_free(s->ext_eku);
@@ -762,6 +950,46 @@ digest_for(struct mdm_scep *s, int nid)
 }
 
 /*
+ * The request was parsed without keys (bare_ctx): the first certificate
+ * that matches the signerInfo, which is the one CMS_verify picks, gets
+ * its key now.  X509_set_pubkey encodes that key again, so the
+ * certificate's DER may change (in theory: RSA keys have one DER form);
+ * the fingerprint a RenewalReq is judged by is taken before.  No match,
+ * or a key that does not parse, leaves CMS_verify to refuse the request.
+ */
+static int
+give_signer_key(struct req *r, struct mdm_err *e)
+{
+	STACK_OF(X509) *certs;
+	EVP_PKEY *key = NULL;
+	X509 *x;
+	int i, rc = 0;
+
+	if ((certs = CMS_get1_certs(r->cms)) == NULL)
+		return 0;
+	for (i = 0; i < sk_X509_num(certs); i++) {
+		x = sk_X509_value(certs, i);
+		if (CMS_SignerInfo_cert_cmp(r->si, x) != 0)
+			continue;
+		if (r->type == MSG_RENEWAL_REQ &&
+		    cert_sha256(x, r->signer_sha256, e) == -1) {
+			rc = -1;
+			break;
+		}
+		if ((key = pubkey_of(X509_get_X509_PUBKEY(x))) != NULL &&
+		    !X509_set_pubkey(x, key)) {
+			mdm_err_set_ssl(e, MDM_E_SOFTWARE, "X509_set_pubkey");
+			rc = -1;
+		}
+		break;
+	}
+	EVP_PKEY_free(key);
+	sk_X509_pop_free(certs, X509_free);
+	ERR_clear_error();
+	return rc;
+}
+
+/*
  * Parses and checks the outer SignedData.  INVALID: not a pkiMessage at
  * all (400); REFUSE: a pkiMessage we answer with FAILURE, which needs the
  * transactionID and senderNonce, so those are read before the signature
@@ -782,7 +1010,9 @@ parse_request(struct mdm_scep *s, struct req *r, const void *der, size_t len,
 
 	if (len == 0)
 		return invalid(r, "empty pkiMessage");
-	if ((r->cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL)
+	if (len > LONG_MAX || (r->cms = (CMS_ContentInfo *)ASN1_item_d2i_ex(
+	    NULL, &p, (long)len, ASN1_ITEM_rptr(CMS_ContentInfo), bare_ctx,
+	    NULL)) == NULL)
 		return invalid(r, "pkiMessage is not a CMS message");
 	if (p != (const unsigned char *)der + len)
 		return invalid(r, "%zu bytes after the pkiMessage",
@@ -818,6 +1048,8 @@ parse_request(struct mdm_scep *s, struct req *r, const void *der, size_t len,
 		return refuse(r, FAIL_BAD_ALG, "digest algorithm not "
 		    "supported (use SHA-1, SHA-256 or SHA-512)");
 	r->cap_cipher = best_capability(r->si);
+	if (give_signer_key(r, e) == -1)
+		return -1;
 	/*
 	 * No chain check: a PKCSReq is signed by a self-signed certificate
 	 * and a RenewalReq signer is checked against our records later.
@@ -855,6 +1087,23 @@ out:
 	return rc;
 }
 
+/* 1 if one of the envelope's key transport recipients is cert. */
+static int
+addressed_to(CMS_ContentInfo *env, X509 *cert)
+{
+	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(env);
+	CMS_RecipientInfo *ri;
+	int i;
+
+	for (i = 0; i < sk_CMS_RecipientInfo_num(ris); i++) {
+		ri = sk_CMS_RecipientInfo_value(ris, i);
+		if (CMS_RecipientInfo_type(ri) == CMS_RECIPINFO_TRANS &&
+		    CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * The pkcsPKIEnvelope: its cipher, then its plaintext into r->plain.
  * The cipher is read with the PKCS#7 parser because OpenSSL's CMS API
@@ -868,7 +1117,7 @@ decrypt_envelope(struct mdm_scep *s, struct req *r, struct mdm_err *e)
 	PKCS7 *p7 = NULL;
 	BIO *out = NULL;
 	const ASN1_OBJECT *obj = NULL;
-	int nid, rc = -1;
+	int nid, ok, rc = -1;
 
 	if (r->content_len == 0 || r->content_len > LONG_MAX)
 		return refuse(r, FAIL_BAD_REQUEST, "no pkcsPKIEnvelope");
@@ -906,9 +1155,17 @@ decrypt_envelope(struct mdm_scep *s, struct req *r, struct mdm_err *e)
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "BIO_new");
 		goto out;
 	}
-	if (CMS_decrypt(env, s->key, s->ca, NULL, out, CMS_BINARY) != 1) {
+	/* A client that chose the CA over the RA is served all the same. */
+	if (s->ra != NULL && !addressed_to(env, s->ra) &&
+	    addressed_to(env, s->ca))
+		ok = CMS_decrypt(env, s->key, s->ca, NULL, out, CMS_BINARY);
+	else
+		ok = CMS_decrypt(env, s->rep_key, s->rep_cert, NULL, out,
+		    CMS_BINARY);
+	if (ok != 1) {
 		rc = refuse(r, FAIL_BAD_REQUEST, "cannot decrypt the "
-		    "pkcsPKIEnvelope with this CA's key");
+		    "pkcsPKIEnvelope with this CA's key%s",
+		    s->ra != NULL ? " or its RA's" : "");
 		goto out;
 	}
 	mdm_buf_reset(&r->plain);
@@ -949,23 +1206,29 @@ add_attr(CMS_SignerInfo *si, int oid, int type, const void *p, size_t n,
 
 /*
  * Degenerate certs-only SignedData (RFC 8894 3.4): no signers, no
- * eContent, the certificates (or a CRL) only.
+ * eContent, the n certificates (or a CRL) only.
  */
 static int
-degenerate(X509 *cert, X509_CRL *crl, struct mdm_buf *out, struct mdm_err *e)
+degenerate(X509 *const *certs, size_t n, X509_CRL *crl, struct mdm_buf *out,
+    struct mdm_err *e)
 {
 	CMS_ContentInfo *cms = NULL;
+	size_t i;
 	int rc = -1;
 
 	if ((cms = CMS_sign(NULL, NULL, NULL, NULL,
-	    CMS_PARTIAL | CMS_DETACHED | CMS_BINARY)) == NULL ||
-	    (cert != NULL && !CMS_add1_cert(cms, cert)) ||
-	    (crl != NULL && !CMS_add1_crl(cms, crl))) {
-		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "cannot build a "
-		    "degenerate SignedData");
-		goto out;
-	}
+	    CMS_PARTIAL | CMS_DETACHED | CMS_BINARY)) == NULL)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (!CMS_add1_cert(cms, certs[i]))
+			goto fail;
+	if (crl != NULL && !CMS_add1_crl(cms, crl))
+		goto fail;
 	rc = cms_to_buf(cms, out, e);
+	goto out;
+fail:
+	mdm_err_set_ssl(e, MDM_E_SOFTWARE, "cannot build a degenerate "
+	    "SignedData");
 out:
 	CMS_ContentInfo_free(cms);
 	return rc;
@@ -1034,7 +1297,7 @@ certrep(struct mdm_scep *s, struct req *r, int failed,
 	}
 	if ((cms = CMS_sign(NULL, NULL, NULL, NULL,
 	    CMS_PARTIAL | CMS_BINARY)) == NULL ||
-	    (si = CMS_add1_signer(cms, s->ca, s->key,
+	    (si = CMS_add1_signer(cms, s->rep_cert, s->rep_key,
 	    r->md != NULL ? r->md : s->sha256,
 	    CMS_BINARY | CMS_NOSMIMECAP)) == NULL) {
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "cannot set up the CertRep");
@@ -1110,7 +1373,7 @@ answer_success(struct mdm_scep *s, struct req *r, X509 *cert, X509_CRL *crl,
 	if (cert != NULL && serial_hex(X509_get0_serialNumber(cert),
 	    resp->serial, sizeof(resp->serial), e) == -1)
 		goto out;
-	if (degenerate(cert, crl, &inner, e) == -1 ||
+	if (degenerate(&cert, cert != NULL, crl, &inner, e) == -1 ||
 	    (rc = envelope(s, r, &inner, &env, e)) != 0)
 		goto out;
 	resp->outcome = outcome;
@@ -1398,32 +1661,46 @@ out:
 	return rc;
 }
 
+/* A recorded certificate, parsed (without its key: see bare_ctx). */
+static int
+record_cert(const struct mdm_state_scep_cert *rec, X509 **out,
+    struct mdm_err *e)
+{
+	if ((*out = parse_bare(ASN1_ITEM_rptr(X509), rec->der.data,
+	    rec->der.len)) == NULL)
+		return mdm_err_set_ssl(e, MDM_E_IO, "certificate %s: recorded "
+		    "DER does not parse", rec->serial);
+	return 0;
+}
+
 /*
  * The signer of a RenewalReq: a certificate we issued and recorded,
- * signed by our CA, valid now and not revoked.
+ * signed by our CA, valid now and not revoked.  It is found by the
+ * fingerprint of the certificate as the request carried it, and judged
+ * as recorded: the same bytes.
  */
 static int
 check_renewal_signer(struct mdm_scep *s, struct req *r, struct mdm_err *e)
 {
 	struct mdm_state_scep_cert rec;
 	EVP_PKEY *capub;
-	char sha[65];
+	X509 *c = NULL;
 	time_t now = time(NULL);
 	int found, rc = -1;
 
 	mdm_state_scep_cert_init(&rec);
-	if (cert_sha256(r->signer, sha, e) == -1)
-		goto out;
-	if ((found = mdm_state_scep_cert_by_sha256(s->ss, sha, &rec, e)) < 0)
-		goto out;
-	if (found == 0) {
+	if (r->signer_sha256[0] == '\0' ||
+	    (found = mdm_state_scep_cert_by_sha256(s->ss, r->signer_sha256,
+	    &rec, e)) == 0) {
 		rc = refuse(r, FAIL_BAD_REQUEST, "RenewalReq must be signed "
 		    "by a certificate this CA issued");
 		goto out;
 	}
+	if (found < 0 || record_cert(&rec, &c, e) == -1)
+		goto out;
 	capub = X509_get0_pubkey(s->ca);
-	if (X509_check_issued(s->ca, r->signer) != X509_V_OK ||
-	    capub == NULL || X509_verify(r->signer, capub) != 1) {
+	if (X509_check_issued(s->ca, c) != X509_V_OK ||
+	    capub == NULL || X509_verify(c, capub) != 1) {
 		rc = refuse(r, FAIL_BAD_REQUEST, "RenewalReq signer does not "
 		    "chain to this CA");
 		goto out;
@@ -1433,14 +1710,15 @@ check_renewal_signer(struct mdm_scep *s, struct req *r, struct mdm_err *e)
 		    "certificate %s is revoked", rec.serial);
 		goto out;
 	}
-	if (X509_cmp_time(X509_get0_notAfter(r->signer), &now) <= 0 ||
-	    X509_cmp_time(X509_get0_notBefore(r->signer), &now) >= 0) {
+	if (X509_cmp_time(X509_get0_notAfter(c), &now) <= 0 ||
+	    X509_cmp_time(X509_get0_notBefore(c), &now) >= 0) {
 		rc = refuse(r, FAIL_BAD_TIME, "RenewalReq signer certificate "
 		    "%s is expired or not yet valid", rec.serial);
 		goto out;
 	}
 	rc = 0;
 out:
+	X509_free(c);
 	mdm_state_scep_cert_release(&rec);
 	return rc;
 }
@@ -1644,7 +1922,7 @@ static int
 find_retry(struct mdm_scep *s, struct req *r, X509 **out, struct mdm_err *e)
 {
 	struct mdm_state_scep_cert rec;
-	const unsigned char *p;
+	EVP_PKEY *key = NULL;
 	X509 *c = NULL;
 	time_t now = time(NULL);
 	int found, rc = -1;
@@ -1656,14 +1934,10 @@ find_retry(struct mdm_scep *s, struct req *r, X509 **out, struct mdm_err *e)
 		rc = found;
 		goto out;
 	}
-	p = rec.der.data;
-	if ((c = d2i_X509(NULL, &p, (long)rec.der.len)) == NULL) {
-		mdm_err_set_ssl(e, MDM_E_IO, "certificate %s: recorded DER "
-		    "does not parse", rec.serial);
+	if (record_cert(&rec, &c, e) == -1)
 		goto out;
-	}
-	if (EVP_PKEY_eq(X509_get0_pubkey(c), X509_REQ_get0_pubkey(r->csr)) !=
-	    1) {
+	if ((key = pubkey_of(X509_get_X509_PUBKEY(c))) == NULL ||
+	    EVP_PKEY_eq(key, r->csr_key) != 1) {
 		rc = refuse(r, FAIL_BAD_REQUEST, "transactionID %s already "
 		    "belongs to another key", r->txid);
 		goto out;
@@ -1671,13 +1945,15 @@ find_retry(struct mdm_scep *s, struct req *r, X509 **out, struct mdm_err *e)
 	rc = 0;
 	if (rec.revoked_at != 0 || rec.not_after <= (int64_t)now)
 		goto out;
-	if (r->type == MSG_RENEWAL_REQ && X509_cmp(c, r->signer) == 0)
+	if (r->type == MSG_RENEWAL_REQ &&
+	    strcmp(rec.sha256, r->signer_sha256) == 0)
 		goto out;
 	*out = c;
 	c = NULL;
 	rc = FOUND;
 out:
 	ERR_clear_error();
+	EVP_PKEY_free(key);
 	X509_free(c);
 	mdm_state_scep_cert_release(&rec);
 	return rc;
@@ -1774,8 +2050,6 @@ do_enrol(struct mdm_scep *s, struct req *r, struct mdm_scep_response *resp,
 	X509_EXTENSION *san = NULL;
 	X509 *retry = NULL;
 	struct issued is;
-	EVP_PKEY *pub;
-	const unsigned char *p;
 	char subject[SUBJECT_MAX], challenge[CHALLENGE_MAX + 1];
 	char hash[65], *chash = NULL;
 	int too_long, rc;
@@ -1784,21 +2058,19 @@ do_enrol(struct mdm_scep *s, struct req *r, struct mdm_scep_response *resp,
 	issued_init(&is);
 	if ((rc = decrypt_envelope(s, r, e)) != 0)
 		goto out;
-	p = r->plain.data;
-	if (r->plain.len == 0 || (r->csr = d2i_X509_REQ(NULL, &p,
-	    (long)r->plain.len)) == NULL ||
-	    p != r->plain.data + r->plain.len) {
+	if ((r->csr = parse_bare(ASN1_ITEM_rptr(X509_REQ), r->plain.data,
+	    r->plain.len)) == NULL) {
 		rc = refuse(r, FAIL_BAD_REQUEST, "pkcsPKIEnvelope does not "
 		    "hold a PKCS#10 request");
 		goto out;
 	}
-	if ((pub = X509_REQ_get0_pubkey(r->csr)) == NULL ||
-	    X509_REQ_verify(r->csr, pub) != 1) {
+	if ((r->csr_key = pubkey_of(X509_REQ_get_X509_PUBKEY(r->csr))) ==
+	    NULL || X509_REQ_verify(r->csr, r->csr_key) != 1) {
 		rc = refuse(r, FAIL_BAD_MESSAGE_CHECK, "the CSR signature "
 		    "does not verify");
 		goto out;
 	}
-	if ((rc = check_key(s, r, pub)) != 0)
+	if ((rc = check_key(s, r, r->csr_key)) != 0)
 		goto out;
 	if (mdm_x509_name_str(X509_REQ_get_subject_name(r->csr), subject,
 	    sizeof(subject), &too_long, e) == -1) {
@@ -1882,7 +2154,6 @@ do_poll(struct mdm_scep *s, struct req *r, struct mdm_scep_response *resp,
     struct mdm_err *e)
 {
 	struct mdm_state_scep_cert rec;
-	const unsigned char *p;
 	X509 *c = NULL;
 	int found, rc = -1;
 
@@ -1895,12 +2166,8 @@ do_poll(struct mdm_scep *s, struct req *r, struct mdm_scep_response *resp,
 		    "transactionID %s", r->txid);
 		goto out;
 	}
-	p = rec.der.data;
-	if ((c = d2i_X509(NULL, &p, (long)rec.der.len)) == NULL) {
-		mdm_err_set_ssl(e, MDM_E_IO, "certificate %s: recorded DER "
-		    "does not parse", rec.serial);
+	if (record_cert(&rec, &c, e) == -1)
 		goto out;
-	}
 	rc = answer_success(s, r, c, NULL, "poll", resp, e);
 out:
 	X509_free(c);
@@ -1941,12 +2208,8 @@ do_get_cert(struct mdm_scep *s, struct req *r, struct mdm_scep_response *resp,
 	}
 	if (found < 0)
 		goto out;
-	p = rec.der.data;
-	if ((c = d2i_X509(NULL, &p, (long)rec.der.len)) == NULL) {
-		mdm_err_set_ssl(e, MDM_E_IO, "certificate %s: recorded DER "
-		    "does not parse", rec.serial);
+	if (record_cert(&rec, &c, e) == -1)
 		goto out;
-	}
 	rc = answer_success(s, r, c, NULL, "cert", resp, e);
 out:
 	ERR_clear_error();
@@ -2088,8 +2351,8 @@ mdm_scep_handle(struct mdm_scep *s, const char *method, const char *operation,
 			rc = resp_bytes(resp, "text/plain", "caps", caps_text,
 			    sizeof(caps_text) - 1, e);
 		else
-			rc = resp_bytes(resp, "application/x-x509-ca-cert",
-			    "cacert", s->ca_der.data, s->ca_der.len, e);
+			rc = resp_bytes(resp, s->cacert_type, "cacert",
+			    s->cacert.data, s->cacert.len, e);
 		if (rc == -1)
 			resp_server_error(resp, e);
 		goto out;
@@ -2189,6 +2452,21 @@ out:
 	OPENSSL_cleanse(raw, sizeof(raw));
 	OPENSSL_cleanse(ch, sizeof(ch));
 	return rc;
+}
+
+/* Seconds until c's notAfter (0 if it cannot be read or is past). */
+static long long
+ca_seconds_left(X509 *c, time_t now)
+{
+	ASN1_TIME *t = NULL;
+	int pday = 0, psec = 0;
+	long long left = 0;
+
+	if ((t = ASN1_TIME_set(NULL, now)) != NULL &&
+	    ASN1_TIME_diff(&pday, &psec, t, X509_get0_notAfter(c)))
+		left = (long long)pday * 86400 + psec;
+	ASN1_TIME_free(t);
+	return left > 0 ? left : 0;
 }
 
 /*
@@ -2360,5 +2638,79 @@ out:
 	mdm_state_scep_close(ss);
 	X509_free(ca);
 	EVP_PKEY_free(key);
+	return rc;
+}
+
+int
+mdm_scep_ra_init(struct mdm_state *st, int days, int force, X509 **out,
+    struct mdm_err *e)
+{
+	struct mdm_x509_opts o;
+	struct mdm_buf pem;
+	X509 *ca = NULL, *ra = NULL;
+	EVP_PKEY *key = NULL, *ra_key = NULL;
+	char path[PATH_MAX], cn[65], name[100];
+	time_t now = time(NULL);
+	long long left;
+	int bits, rc = -1;
+
+	if (out != NULL)
+		*out = NULL;
+	mdm_buf_init(&pem, MDM_CAP_CERT);
+	if (days < 1 || days > 36500)
+		return mdm_err_set(e, MDM_E_USAGE, "RA validity must be 1 to "
+		    "36500 days");
+	if (mdm_state_path(st, MDM_SCEP_RA_CERT, path, sizeof(path),
+	    e) == -1)
+		goto out;
+	if (!force && mdm_file_exists(path)) {
+		mdm_err_set(e, MDM_E_EXISTS, "%s exists: use --force to "
+		    "replace it", path);
+		goto out;
+	}
+	if (load_ca(st, &ca, &key, e) == -1)
+		goto out;
+	/* Never past the CA: the RA would only look valid. */
+	left = ca_seconds_left(ca, now) / 86400;
+	if (left < 1) {
+		mdm_err_set(e, MDM_E_CONFIG, "the CA expires within a day");
+		goto out;
+	}
+	if (days > left)
+		days = (int)left;
+	if (mdm_x509_subject_attr(ca, NID_commonName, name, sizeof(name),
+	    NULL) == -1)
+		snprintf(name, sizeof(name), "mdm");
+	snprintf(cn, sizeof(cn), "%.56s SCEP RA", name);
+	bits = EVP_PKEY_get_bits(key);
+	memset(&o, 0, sizeof(o));
+	/* The DEP profile is the RA's: CA:FALSE, digitalSignature and
+	   keyEncipherment, no extended key usage. */
+	o.kind = MDM_X509_DEP;
+	o.common_name = cn;
+	o.days = days;
+	if (mdm_x509_gen_rsa(bits < 2048 ? 2048 : bits, &ra_key, e) == -1 ||
+	    mdm_x509_issue(ca, key, ra_key, &o, &ra, e) == -1 ||
+	    mdm_x509_key_to_pem(ra_key, &pem, e) == -1 ||
+	    mdm_state_write_file(st, MDM_SCEP_RA_KEY, pem.data, pem.len,
+	    0600, 0, e) == -1)
+		goto out;
+	mdm_buf_release_secret(&pem);
+	mdm_buf_init(&pem, MDM_CAP_CERT);
+	if (mdm_x509_cert_to_pem(ra, &pem, e) == -1 ||
+	    mdm_state_write_file(st, MDM_SCEP_RA_CERT, pem.data, pem.len,
+	    0644, 0, e) == -1)
+		goto out;
+	if (out != NULL) {
+		*out = ra;
+		ra = NULL;
+	}
+	rc = 0;
+out:
+	mdm_buf_release_secret(&pem);
+	X509_free(ca);
+	X509_free(ra);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(ra_key);
 	return rc;
 }

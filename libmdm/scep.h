@@ -15,15 +15,16 @@
  *    CertRep leaves, with its transactionID; a one-time challenge is
  *    consumed in the same transaction, so it pays for exactly one
  *    certificate even when requests race.
- *  - A CertRep is signed by the CA with the digest the request used and
+ *  - A CertRep is signed by the RA if there is one (MDM_SCEP_RA_CERT),
+ *    else by the CA, with the digest the request used and
  *    echoes its transactionID and senderNonce (as recipientNonce).  The
  *    certificate goes back encrypted to the requester's signer
  *    certificate with the request's own content cipher, raised to
  *    AES-256 (or AES-128) when the request's SMIMECapabilities attribute
  *    offers it: the strongest cipher the client has shown it can read.
- *  - The CA certificate and key are read and parsed once, by
- *    mdm_scep_new; a request costs three CA private-key operations at
- *    most (decrypt, issue, sign the CertRep), and one for a refusal.
+ *  - The CA (and RA) certificates and keys are read and parsed once, by
+ *    mdm_scep_new; a request costs three private-key operations at most
+ *    (decrypt, issue, sign the CertRep), and one for a refusal.
  *
  * Message types: PKCSReq (19; challenge required unless the policy says
  * otherwise), RenewalReq (17; no challenge, but signed by an unexpired,
@@ -36,6 +37,8 @@
 #define MDM_SCEP_H
 
 #include <stddef.h>
+
+#include <openssl/x509.h>
 
 #include "buf.h"
 #include "err.h"
@@ -78,7 +81,8 @@ struct mdm_scep;
 
 /*
  * Loads ca/ca.pem and ca/ca.key from the state (the key through
- * mdm_file_read_private, so a key others can read is refused).  An
+ * mdm_file_read_private, so a key others can read is refused), and the
+ * RA when there is one (see MDM_SCEP_RA_CERT).  An
  * encrypted key is tried with the empty password (the micromdm test CA
  * is stored so); any other password is MDM_E_CRYPTO.  The policy is
  * copied; st is borrowed and must outlive *out.  A subject_pattern that
@@ -133,7 +137,18 @@ int mdm_scep_handle(struct mdm_scep *s, const char *method,
     const char *operation, const char *message, const void *body,
     size_t body_len, struct mdm_scep_response *resp, struct mdm_err *e);
 
-/* Administration (used by `mdm-scep challenge|revoke|crl|list`). */
+/*
+ * An optional RA (RFC 8894 2.1.2): with these two files in the state,
+ * mdm_scep_new loads them, requests are decrypted with the RA key and
+ * CertReps signed with it (the certificates issued and the CRL are
+ * still signed by the CA), and GetCACert answers with the CA and RA
+ * certificates (application/x-x509-ca-ra-cert).  Without them the CA is
+ * its own RA.  Both or neither: one alone is MDM_E_CONFIG.
+ */
+#define MDM_SCEP_RA_CERT	"ca/ra.pem"
+#define MDM_SCEP_RA_KEY		"ca/ra.key"
+
+/* Administration (used by `mdm-scep challenge|revoke|crl|list|ra-init`). */
 
 /*
  * A fresh one-time challenge (144 random bits, base64url: 24 characters
@@ -158,6 +173,17 @@ int mdm_scep_revoke(struct mdm_state *st, const char *serial,
  * CA.  Appended to der.
  */
 int mdm_scep_crl(struct mdm_state *st, int days, struct mdm_buf *der,
+    struct mdm_err *e);
+/*
+ * Makes the RA: a fresh RSA key as large as the CA's (at least 2048
+ * bits) and a certificate for it from the CA (CN "<CA CN> SCEP RA",
+ * CA:FALSE, digitalSignature and keyEncipherment), valid for days
+ * (1..36500, cut to the CA's own notAfter), written to MDM_SCEP_RA_KEY
+ * (0600) and then MDM_SCEP_RA_CERT, each atomically.  An RA already there
+ * is MDM_E_EXISTS unless force.  Servers read it when they start.  *out
+ * (if out is not NULL) owned: the new certificate.
+ */
+int mdm_scep_ra_init(struct mdm_state *st, int days, int force, X509 **out,
     struct mdm_err *e);
 
 #endif

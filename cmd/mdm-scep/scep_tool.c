@@ -22,6 +22,7 @@
 #include "banned.h"
 
 #define DEFAULT_CRL_DAYS 7
+#define DEFAULT_RA_DAYS 730
 #define DEFAULT_CHALLENGE_TTL "1h"
 #define MAX_THREADS 64
 #define CHALLENGE_MAX 1024
@@ -42,6 +43,7 @@ enum {
 	OPT_DAYS,
 	OPT_REVOKED,
 	OPT_EXPIRING,
+	OPT_FORCE,
 	OPT_OUTPUT = 'o',
 };
 
@@ -723,6 +725,70 @@ cmd_list(struct mdm_cli *cli, int argc, char **argv)
 	return rc;
 }
 
+/* ---- ra-init ---- */
+
+static const struct mdm_cli_opt ra_opts[] = {
+	{ "days", 0, "n", OPT_DAYS,
+	    "validity of the RA certificate (default: 730; never past the "
+	    "CA's)" },
+	{ "force", 0, NULL, OPT_FORCE, "replace an RA that is already there" },
+	MDM_CLI_OPT_END
+};
+
+static int
+cmd_ra_init(struct mdm_cli *cli, int argc, char **argv)
+{
+	struct mdm_state *st = NULL;
+	struct mdm_x509_info info;
+	struct mdm_err e = { 0 };
+	const char *arg;
+	char path[PATH_MAX], not_after[32];
+	long long days = DEFAULT_RA_DAYS;
+	X509 *ra = NULL;
+	int ch, force = 0, rc = MDM_EX_OK;
+
+	while ((ch = mdm_cli_getopt(cli, argc, argv, ra_opts, &arg)) !=
+	    MDM_CLI_DONE) {
+		switch (ch) {
+		case OPT_DAYS:
+			if (mdm_cli_parse_int(arg, 1, 36500, &days, &e) == -1)
+				return mdm_cli_usage(cli, "--days: %s", e.msg);
+			break;
+		case OPT_FORCE:
+			force = 1;
+			break;
+		default:
+			return cli->status;
+		}
+	}
+	if (cli->optind != argc)
+		return mdm_cli_usage(cli, "ra-init takes no operands");
+	if (open_state(cli, 1, &st, &e) == -1 ||
+	    mdm_scep_ra_init(st, (int)days, force, &ra, &e) == -1 ||
+	    mdm_x509_inspect(ra, &info, &e) == -1 ||
+	    mdm_state_path(st, MDM_SCEP_RA_CERT, path, sizeof(path), &e) == -1)
+		goto fail;
+	iso8601(info.not_after, not_after);
+	{
+		struct mdm_cli_field f[3] = {
+			MDM_CLI_FSTR("path", path),
+			MDM_CLI_FSTR("serial", info.serial),
+			MDM_CLI_FSTR("not_after", not_after),
+		};
+
+		if (mdm_cli_record(cli, f, 3, &e) == -1)
+			goto fail;
+	}
+	mdm_log_info("restart 'mdm-scep serve' to use the new RA");
+	goto out;
+fail:
+	rc = mdm_cli_fail(cli, &e);
+out:
+	X509_free(ra);
+	mdm_state_close(st);
+	return rc;
+}
+
 static const struct mdm_cli_cmd scep_cmds[] = {
 	{ "serve", "[--listen addr:port] [--challenge secret | "
 	    "--challenge-file file] [--validity-days n] [--min-key-bits n] "
@@ -740,6 +806,9 @@ static const struct mdm_cli_cmd scep_cmds[] = {
 	    cmd_crl },
 	{ "list", "[--revoked] [--expiring-within days]",
 	    "list the certificates the CA issued", list_opts, cmd_list },
+	{ "ra-init", "[--days n] [--force]",
+	    "make an RA certificate and key for the CA (ca/ra.pem, "
+	    "ca/ra.key)", ra_opts, cmd_ra_init },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 

@@ -2,7 +2,7 @@
 # when an option or command that "mdm-scep [CMD] --list-options" or
 # "mdm-scep --list-commands" prints is missing here.
 
-set -l commands serve challenge revoke crl list
+set -l commands serve challenge revoke crl list ra-init
 set -l no_command "not __fish_seen_subcommand_from $commands"
 
 # No file names unless a command or option asks for them.
@@ -23,6 +23,7 @@ complete -c mdm-scep -n $no_command -a challenge -d 'Print a new one-time challe
 complete -c mdm-scep -n $no_command -a revoke -d 'Revoke issued certificates by serial'
 complete -c mdm-scep -n $no_command -a crl -d 'Write the certificate revocation list (DER)'
 complete -c mdm-scep -n $no_command -a list -d 'List the certificates the CA issued'
+complete -c mdm-scep -n $no_command -a ra-init -d 'Make an RA certificate and key for the CA'
 
 # serve
 complete -c mdm-scep -n '__fish_seen_subcommand_from serve' -l listen -x -a '127.0.0.1:9001 [::1]:9001 :9001' -d 'Address and port to listen on'
@@ -50,3 +51,7 @@ complete -c mdm-scep -n '__fish_seen_subcommand_from crl' -l days -x -d 'Days un
 # list
 complete -c mdm-scep -n '__fish_seen_subcommand_from list' -l revoked -d 'Only revoked certificates'
 complete -c mdm-scep -n '__fish_seen_subcommand_from list' -l expiring-within -x -d 'Only certificates expiring within DAYS days'
+
+# ra-init
+complete -c mdm-scep -n '__fish_seen_subcommand_from ra-init' -l days -x -d 'Validity of the RA certificate in days'
+complete -c mdm-scep -n '__fish_seen_subcommand_from ra-init' -l force -d 'Replace the RA that is there'

@@ -58,7 +58,7 @@ stop() {
 mkdir -p "$T/keys"
 key_n=0
 if [ "$have_client" = yes ]; then
-	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
 		openssl genrsa -traditional -out "$T/keys/$i.pem" 2048 2>/dev/null &
 		[ $((i % 2)) = 0 ] && wait
 	done
@@ -404,5 +404,40 @@ EOF
 else
 	skip 10 "scepclient is not installed (apt-get install scep)"
 fi
+
+# An RA (ra-init): GetCACert answers in the CA+RA form, requests go to
+# the RA and CertReps come from it; the certificates still from the CA.
+expect 0 "ra-init makes an RA" mdm-scep ra-init --days 30
+check "it prints where the certificate is" grep -q "ca/ra.pem" "$T/out"
+check "the RA key is 0600" test "$(file_mode "$S/ca/ra.key")" = 600
+check "the RA certificate verifies against the CA" openssl verify -CAfile "$S/ca/ca.pem" "$S/ca/ra.pem"
+check "it is no CA, and may sign and decrypt" sh -c "openssl x509 -in '$S/ca/ra.pem' -noout -ext basicConstraints,keyUsage | tr -d '\n' | grep -q 'CA:FALSE.*Digital Signature, Key Encipherment'"
+expect 78 "ra-init again without --force fails" mdm-scep ra-init
+check "and says to use --force" grep -q -- "--force" "$T/err"
+if [ "$have_client" = yes ]; then
+	if serve ra --challenge s3cret; then
+		if [ "$have_curl" = yes ]; then
+			check "GetCACert: application/x-x509-ca-ra-cert" sh -c "curl -s -o '$T/ra.p7' -w '%{content_type}' '$URL?operation=GetCACert' | grep -qx 'application/x-x509-ca-ra-cert'"
+			check "a PKCS#7 of the CA and the RA certificates" sh -c "openssl pkcs7 -inform DER -in '$T/ra.p7' -print_certs -noout | grep -c '^subject=' | grep -qx 2"
+		else
+			skip 2 "curl is not installed"
+		fi
+		client "$T/ra1"
+		expect 0 "scepclient enrolls through the RA" enroll "$T/ra1" -challenge s3cret -cn ra1
+		check "the certificate verifies against the CA" openssl verify -CAfile "$S/ca/ca.pem" "$T/ra1/client.pem"
+		expect 0 "and renews through it" enroll "$T/ra1" -cn ra1
+		check "the new certificate verifies too" openssl verify -CAfile "$S/ca/ca.pem" "$T/ra1/client.pem"
+		check "the server issued and renewed" sh -c "grep -q 'POST PKIOperation issued' '$T/ra.log' && grep -q 'POST PKIOperation renewed' '$T/ra.log'"
+		stop "$SPID"
+	else
+		t_result 1 "the RA server starts"
+		sed 's/^/# /' "$T/ra.log"
+	fi
+else
+	skip 8 "scepclient is not installed (apt-get install scep)"
+fi
+rm -f "$S/ca/ra.key"
+expect 78 "an RA certificate without its key stops serve" timeout 10 mdm-scep serve --listen 127.0.0.1:0
+rm -f "$S/ca/ra.pem"
 
 done_testing

@@ -65,6 +65,8 @@ static struct mdm_state_scep *ss;
 static const char *seeds;
 static int seed_no;
 static int issued_count;	/* "issued" and "renewed" answers seen */
+static X509 *ra_cert;		/* the RA of test_ra, while it runs */
+static STACK_OF(X509) *send_to;	/* recipients of make_msg; NULL: ca */
 
 static void
 die_ssl(const char *what)
@@ -242,7 +244,18 @@ make_msg(struct msg *m, const EVP_CIPHER *cipher, const struct mdm_buf *inner,
 	struct mdm_buf env;
 
 	mdm_buf_init(&env, MDM_CAP_CMS);
-	encrypt_to(ca, cipher, inner->data, inner->len, &env);
+	if (send_to != NULL) {
+		CMS_ContentInfo *cms;
+		BIO *in = BIO_new_mem_buf(inner->data, (int)inner->len);
+
+		if ((cms = CMS_encrypt(send_to, in, cipher, CMS_BINARY)) ==
+		    NULL)
+			die_ssl("CMS_encrypt");
+		cms_der(cms, &env);
+		CMS_ContentInfo_free(cms);
+		BIO_free(in);
+	} else
+		encrypt_to(ca, cipher, inner->data, inner->len, &env);
 	sign_msg(m, env.data, env.len, out);
 	mdm_buf_release(&env);
 }
@@ -251,7 +264,7 @@ struct reply {
 	int http;
 	const char *outcome;
 	char serial[100];
-	int signed_by_ca;
+	int signed_by_ca, signed_by_ra;
 	int status, fail;
 	char txid[256], text[256];
 	unsigned char rnonce[64];
@@ -333,6 +346,8 @@ parse_reply(const struct mdm_buf *body, X509 *ca_cert, X509 *signer,
 	signers = CMS_get0_signers(cms);
 	r->signed_by_ca = sk_X509_num(signers) == 1 &&
 	    X509_cmp(sk_X509_value(signers, 0), ca_cert) == 0;
+	r->signed_by_ra = ra_cert != NULL && sk_X509_num(signers) == 1 &&
+	    X509_cmp(sk_X509_value(signers, 0), ra_cert) == 0;
 	si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0);
 	CMS_SignerInfo_get0_algs(si, NULL, NULL, &dig, NULL);
 	X509_ALGOR_get0(&obj, NULL, NULL, dig);
@@ -362,6 +377,8 @@ parse_reply(const struct mdm_buf *body, X509 *ca_cert, X509 *signer,
 	certs = CMS_get1_certs(cms);
 	for (i = 0; i < sk_X509_num(certs); i++)
 		if (X509_cmp(sk_X509_value(certs, i), ca_cert) != 0 &&
+		    (ra_cert == NULL ||
+		    X509_cmp(sk_X509_value(certs, i), ra_cert) != 0) &&
 		    r->outer_cert == NULL) {
 			r->outer_cert = sk_X509_value(certs, i);
 			X509_up_ref(r->outer_cert);
@@ -1315,6 +1332,148 @@ test_policy(const char *dir)
 	device_free(&d);
 }
 
+/* Enrols a fresh device with its request encrypted to `to`. */
+static void
+ra_enrol(struct mdm_scep *s, X509 *to1, X509 *to2, const char *what)
+{
+	struct device d;
+	struct reply r;
+
+	send_to = sk_X509_new_null();
+	sk_X509_push(send_to, to1);
+	if (to2 != NULL)
+		sk_X509_push(send_to, to2);
+	device_new(&d, 2048);
+	ok(enrol(s, &d, EVP_aes_256_cbc(), EVP_sha256(), "ra-dev",
+	    "ra-secret", &r) == 0 && r.status == 0 && r.signed_by_ra &&
+	    verifies(r.cert), "RA: request encrypted to %s: issued, signed "
+	    "by the CA, the CertRep by the RA", what);
+	reply_release(&r);
+	device_free(&d);
+	sk_X509_free(send_to);
+	send_to = NULL;
+}
+
+/* The RA: ra-init, GetCACert's chain form, requests for the RA. */
+static void
+test_ra(const char *dir)
+{
+	struct mdm_scep_policy p = { .validity_days = 30,
+	    .static_challenge = "ra-secret" };
+	struct mdm_scep_response resp;
+	struct mdm_state *rst;
+	struct mdm_scep *s = NULL;
+	struct mdm_err e;
+	STACK_OF(X509) *certs = NULL;
+	CMS_ContentInfo *cms = NULL;
+	const unsigned char *der;
+	char path[4200];
+	struct stat sb;
+	X509 *again = NULL;
+	EVP_PKEY *other;
+	struct mdm_buf pem;
+	int rc, i, has_ca = 0, has_ra = 0;
+
+	make_state(dir, ca, ca_key, &rst);
+	rc = mdm_scep_ra_init(rst, 30, 0, &ra_cert, &e);
+	ok(rc == 0 && ra_cert != NULL, "ra-init makes an RA");
+	if (rc == -1) {
+		tap_diag("%s", e.msg);
+		mdm_state_close(rst);
+		return;
+	}
+	ok(verifies(ra_cert) && X509_check_ca(ra_cert) == 0 &&
+	    (X509_get_key_usage(ra_cert) & (KU_DIGITAL_SIGNATURE |
+	    KU_KEY_ENCIPHERMENT)) == (KU_DIGITAL_SIGNATURE |
+	    KU_KEY_ENCIPHERMENT), "RA certificate: from the CA, no CA, "
+	    "digitalSignature and keyEncipherment");
+	snprintf(path, sizeof(path), "%s/ca/ra.key", dir);
+	ok(stat(path, &sb) == 0 && (sb.st_mode & 077) == 0,
+	    "RA key is private (0600)");
+	rc = mdm_scep_ra_init(rst, 30, 0, NULL, &e);
+	ok(rc == -1 && e.code == MDM_E_EXISTS, "a second ra-init needs "
+	    "force");
+
+	if (mdm_scep_new(rst, &p, &s, &e) == -1)
+		die_err("mdm_scep_new with RA", &e);
+	mdm_scep_response_init(&resp);
+	rc = mdm_scep_handle(s, "GET", "GetCACert", NULL, NULL, 0, &resp, &e);
+	der = resp.body.data;
+	if (rc == 0 && resp.body.len > 0)
+		cms = d2i_CMS_ContentInfo(NULL, &der, (long)resp.body.len);
+	if (cms != NULL)
+		certs = CMS_get1_certs(cms);
+	for (i = 0; i < sk_X509_num(certs); i++) {
+		has_ca += X509_cmp(sk_X509_value(certs, i), ca) == 0;
+		has_ra += X509_cmp(sk_X509_value(certs, i), ra_cert) == 0;
+	}
+	ok(rc == 0 && resp.http_status == 200 &&
+	    strcmp(resp.content_type, "application/x-x509-ca-ra-cert") == 0 &&
+	    cms != NULL && OBJ_obj2nid(CMS_get0_type(cms)) ==
+	    NID_pkcs7_signed && CMS_get0_SignerInfos(cms) != NULL &&
+	    sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) == 0 &&
+	    sk_X509_num(certs) == 2 && has_ca == 1 && has_ra == 1,
+	    "GetCACert with an RA: degenerate SignedData of CA and RA "
+	    "(x-x509-ca-ra-cert)");
+	sk_X509_pop_free(certs, X509_free);
+	CMS_ContentInfo_free(cms);
+	mdm_scep_response_release(&resp);
+
+	ra_enrol(s, ra_cert, NULL, "the RA");
+	ra_enrol(s, ca, ra_cert, "the CA and the RA");
+	ra_enrol(s, ca, NULL, "the CA only");
+	mdm_scep_free(s);
+	s = NULL;
+
+	/* A key that is not the RA's, or half an RA, stops the server. */
+	other = rsa_key(2048);
+	mdm_buf_init(&pem, MDM_CAP_CERT);
+	if (mdm_x509_key_to_pem(other, &pem, &e) == -1 ||
+	    mdm_state_write_file(rst, "ca/ra.key", pem.data, pem.len, 0600, 0,
+	    &e) == -1)
+		die_err("write RA key", &e);
+	mdm_buf_release_secret(&pem);
+	EVP_PKEY_free(other);
+	rc = mdm_scep_new(rst, &p, &s, &e);
+	ok(rc == -1 && e.code == MDM_E_CONFIG, "RA key of another "
+	    "certificate: refused (%s)", rc == -1 ? e.msg : "started");
+	mdm_scep_free(s);
+	s = NULL;
+	unlink(path);
+	rc = mdm_scep_new(rst, &p, &s, &e);
+	ok(rc == -1 && e.code == MDM_E_CONFIG, "RA certificate without its "
+	    "key: refused");
+	mdm_scep_free(s);
+	s = NULL;
+
+	rc = mdm_scep_ra_init(rst, 30, 1, &again, &e);
+	ok(rc == 0 && again != NULL && X509_cmp(again, ra_cert) != 0,
+	    "ra-init with force replaces the RA");
+	X509_free(ra_cert);
+	ra_cert = again;
+	if (mdm_scep_new(rst, &p, &s, &e) == -1)
+		die_err("mdm_scep_new with the new RA", &e);
+	ra_enrol(s, ra_cert, NULL, "the new RA");
+	mdm_scep_free(s);
+	s = NULL;
+
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/ca/ra.pem", dir);
+	unlink(path);
+	X509_free(ra_cert);
+	ra_cert = NULL;
+	if (mdm_scep_new(rst, &p, &s, &e) == -1)
+		die_err("mdm_scep_new without RA", &e);
+	mdm_scep_response_init(&resp);
+	rc = mdm_scep_handle(s, "GET", "GetCACert", NULL, NULL, 0, &resp, &e);
+	ok(rc == 0 && strcmp(resp.content_type,
+	    "application/x-x509-ca-cert") == 0, "without the RA files: the "
+	    "single certificate form again");
+	mdm_scep_response_release(&resp);
+	mdm_scep_free(s);
+	mdm_state_close(rst);
+}
+
 static int
 count_cb(const struct mdm_cert_row *row, void *arg, struct mdm_err *e)
 {
@@ -1624,6 +1783,8 @@ main(void)
 	mdm_state_cert_foreach(st, count_cb, &n, &e);
 	ok(n == issued_count, "every issued certificate is in the database "
 	    "(%d of %d)", n, issued_count);
+	snprintf(dir, sizeof(dir), "%s/ra-state", tap_tmpdir());
+	test_ra(dir);
 	test_regressions(s);
 	write_mode_seeds();
 	test_fixture();
