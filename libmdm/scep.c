@@ -1,19 +1,12 @@
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <regex.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,14 +27,13 @@
 
 #include "buf.h"
 #include "file.h"
+#include "proc.h"
 #include "scep.h"
 #include "state.h"
 #include "state_scep.h"
 #include "x509.h"
 #include "ossl_int.h"
 #include "mdm_int.h"
-
-extern char **environ;
 
 #define TXID_MAX	255		/* transactionID bytes */
 #define NONCE_MAX	64		/* senderNonce bytes we echo */
@@ -1481,63 +1473,21 @@ static_matches(struct mdm_scep *s, const char *given)
 	return eq;
 }
 
-static int
-make_env(char ***envp, const char *txid, int type, char *txvar,
-    size_t txlen, char *typevar, size_t typelen)
-{
-	size_t n = 0, i, j = 0;
-	char **v;
-
-	while (environ != NULL && environ[n] != NULL && n < 100000)
-		n++;
-	if ((v = calloc(n + 3, sizeof(*v))) == NULL)
-		return -1;
-	snprintf(txvar, txlen, "SCEP_TRANSACTION_ID=%s", txid);
-	snprintf(typevar, typelen, "SCEP_MESSAGE_TYPE=%d", type);
-	for (i = 0; i < n; i++)
-		if (strncmp(environ[i], "SCEP_TRANSACTION_ID=", 20) != 0 &&
-		    strncmp(environ[i], "SCEP_MESSAGE_TYPE=", 18) != 0)
-			v[j++] = environ[i];
-	v[j++] = txvar;
-	v[j++] = typevar;
-	v[j] = NULL;
-	*envp = v;
-	return 0;
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
- * Runs the CSR check program.  0 allowed; REFUSE with a reason.  The CSR
- * goes through a socket, not a pipe, so a program that exits without
- * reading it costs an EPIPE (MSG_NOSIGNAL), never a SIGPIPE in a server.
+ * Runs the CSR check program with the CSR in PEM on stdin.  0 allowed;
+ * REFUSE with a reason.
  */
 static int
 run_verifier(struct mdm_scep *s, struct req *r, struct mdm_err *e)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t sa;
+	struct mdm_proc_result res;
+	struct mdm_err pe;
 	char txvar[TXID_MAX + 32], typevar[48];
-	char *argv[2], **envp = NULL;
-	struct pollfd pfd;
-	struct timespec nap;
-	sigset_t none, dfl;
+	const char *env[3];
 	BIO *pem = NULL;
 	char *data;
 	long len;
-	size_t off = 0;
-	ssize_t n;
-	long long deadline;
-	int sv[2] = { -1, -1 }, status = 0, fa_ok = 0, sa_ok = 0, waited = 0;
-	int rc = -1, err, delay = 1;
-	pid_t pid = -1, w;
+	int rc = -1;
 
 	if ((pem = BIO_new(BIO_s_mem())) == NULL ||
 	    !PEM_write_bio_X509_REQ(pem, r->csr)) {
@@ -1545,118 +1495,26 @@ run_verifier(struct mdm_scep *s, struct req *r, struct mdm_err *e)
 		goto out;
 	}
 	len = BIO_get_mem_data(pem, &data);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-		rc = refuse(r, FAIL_BAD_REQUEST, "CSR check could not run");
-		goto out;
-	}
-	if (make_env(&envp, r->txid, r->type, txvar, sizeof(txvar),
-	    typevar, sizeof(typevar)) == -1) {
-		mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
-		goto out;
-	}
-	if (posix_spawn_file_actions_init(&fa) != 0)
-		goto spawn_failed;
-	fa_ok = 1;
-	if (posix_spawnattr_init(&sa) != 0)
-		goto spawn_failed;
-	sa_ok = 1;
-	/* A server may block or ignore signals; the program gets defaults. */
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGPIPE);
-	sigaddset(&dfl, SIGCHLD);
-	sigaddset(&dfl, SIGINT);
-	sigaddset(&dfl, SIGTERM);
-	sigaddset(&dfl, SIGHUP);
-	if (posix_spawn_file_actions_adddup2(&fa, sv[1], 0) != 0 ||
-	    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY,
-	    0) != 0 ||
-	    posix_spawnattr_setsigmask(&sa, &none) != 0 ||
-	    posix_spawnattr_setsigdefault(&sa, &dfl) != 0 ||
-	    posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF) != 0)
-		goto spawn_failed;
-	argv[0] = s->exec;
-	argv[1] = NULL;
-	if ((err = posix_spawn(&pid, s->exec, &fa, &sa, argv, envp)) != 0) {
-		pid = -1;
-		errno = err;
-		goto spawn_failed;
-	}
-	close(sv[1]);
-	sv[1] = -1;
-	deadline = now_ms() + EXEC_TIMEOUT_MS;
-	while (len > 0 && off < (size_t)len) {
-		long long left = deadline - now_ms();
-
-		if (left <= 0)
-			break;
-		pfd.fd = sv[0];
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, (int)left) <= 0)
-			continue;
-		n = send(sv[0], data + off, (size_t)len - off,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0)
-			off += (size_t)n;
-		else if (n == -1 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		else
-			break;	/* EPIPE: it stopped reading; fine */
-	}
-	close(sv[0]);
-	sv[0] = -1;
-	for (;;) {
-		w = waitpid(pid, &status, WNOHANG);
-		if (w == pid) {
-			waited = 1;
-			break;
-		}
-		if (w == -1 && errno != EINTR)
-			break;
-		if (now_ms() >= deadline) {
-			kill(pid, SIGKILL);
-			if (waitpid(pid, &status, 0) == pid)
-				pid = -1;
-			rc = refuse(r, FAIL_BAD_REQUEST, "CSR check timed out");
-			goto out;
-		}
-		nap.tv_sec = 0;
-		nap.tv_nsec = (long)delay * 1000000;
-		nanosleep(&nap, NULL);
-		if (delay < 20)
-			delay *= 2;
-	}
-	pid = -1;
-	if (!waited)
-		rc = refuse(r, FAIL_BAD_REQUEST, "CSR check: lost the "
-		    "program's exit status");
-	else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+	snprintf(txvar, sizeof(txvar), "SCEP_TRANSACTION_ID=%s", r->txid);
+	snprintf(typevar, sizeof(typevar), "SCEP_MESSAGE_TYPE=%d", r->type);
+	env[0] = txvar;
+	env[1] = typevar;
+	env[2] = NULL;
+	if (mdm_proc_run(s->exec, env, data, (size_t)len, NULL,
+	    EXEC_TIMEOUT_MS, &res, &pe) == -1)
+		rc = refuse(r, FAIL_BAD_REQUEST, "CSR check could not run: %s",
+		    pe.msg);
+	else if (res.timed_out)
+		rc = refuse(r, FAIL_BAD_REQUEST, "CSR check timed out");
+	else if (res.exited && res.code == 0)
 		rc = 0;
-	else if (WIFEXITED(status))
+	else if (res.exited)
 		rc = refuse(r, FAIL_BAD_REQUEST, "CSR refused by the CSR "
-		    "check (exit %d)", WEXITSTATUS(status));
+		    "check (exit %d)", res.code);
 	else
 		rc = refuse(r, FAIL_BAD_REQUEST, "CSR check killed by "
-		    "signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	goto out;
-spawn_failed:
-	rc = refuse(r, FAIL_BAD_REQUEST, "CSR check could not run: %s",
-	    strerror(errno));
+		    "signal %d", res.code);
 out:
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
-	if (fa_ok)
-		posix_spawn_file_actions_destroy(&fa);
-	if (sa_ok)
-		posix_spawnattr_destroy(&sa);
-	if (sv[0] != -1)
-		close(sv[0]);
-	if (sv[1] != -1)
-		close(sv[1]);
-	free(envp);
 	BIO_free(pem);
 	return rc;
 }
@@ -2002,6 +1860,7 @@ record(struct mdm_scep *s, struct req *r, X509_EXTENSION *san,
 		row.not_after = is->not_after;
 		mdm_err_clear(&ie);
 		if (mdm_state_scep_cert_insert(s->ss, &row, r->txid,
+		    r->type == MSG_RENEWAL_REQ ? r->signer_sha256 : NULL,
 		    is->der.data, is->der.len, &ie) == -1) {
 			mdm_state_rollback(s->st);
 			if (ie.code == MDM_E_EXISTS)

@@ -44,7 +44,8 @@ static const char *const sql_text[S_COUNT] = {
 	    "WHERE serial = ?",
 	[S_INSERT] = "INSERT INTO certificates (serial, subject, sha256, "
 	    "kind, not_before, not_after, revoked_at, der, created_at, "
-	    "transaction_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "transaction_id, renewed_from) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[S_REVOKED_AT] = "SELECT coalesce(revoked_at, 0) FROM certificates "
 	    "WHERE serial = ?",
 	[S_REVOKE] = "UPDATE certificates SET revoked_at = ? "
@@ -212,7 +213,8 @@ mdm_state_scep_cert_by_serial(struct mdm_state_scep *ss, const char *serial,
 int
 mdm_state_scep_cert_insert(struct mdm_state_scep *ss,
     const struct mdm_cert_row *row, const char *transaction_id,
-    const unsigned char *der, size_t der_len, struct mdm_err *e)
+    const char *renewed_from, const unsigned char *der, size_t der_len,
+    struct mdm_err *e)
 {
 	sqlite3_stmt *s;
 	char sha[65];
@@ -226,12 +228,20 @@ mdm_state_scep_cert_insert(struct mdm_state_scep *ss,
 		return mdm_err_set(e, MDM_E_DATA, "certificate %s: "
 		    "transaction id of %zu bytes (1 to %d allowed)",
 		    row->serial, n, TXID_MAX);
+	if (renewed_from != NULL && (strlen(renewed_from) != 64 ||
+	    !mdm_state_is_hex(renewed_from, 0)))
+		return mdm_err_set(e, MDM_E_DATA, "certificate %s: renewed "
+		    "from '%.70s', not a SHA-256", row->serial, renewed_from);
 	if ((s = stmt(ss, S_INSERT, e)) == NULL)
 		return -1;
 	if (transaction_id != NULL)
 		sqlite3_bind_text(s, 10, transaction_id, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, 10);
+	if (renewed_from != NULL)
+		sqlite3_bind_text(s, 11, renewed_from, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 11);
 	ret = mdm_state_cert_step_insert(ss->st, s, row, sha, der, der_len, e);
 	done(s);
 	return ret;

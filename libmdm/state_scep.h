@@ -62,11 +62,14 @@ int mdm_state_scep_cert_by_serial(struct mdm_state_scep *ss,
  * Records a certificate as mdm_state_cert_insert does (same checks, same
  * MDM_E_EXISTS on a serial or fingerprint already recorded, row->sha256
  * may be NULL), plus its SCEP transaction_id (NULL for none; 1 to 255
- * bytes otherwise).  created_at is now.
+ * bytes otherwise) and, for a RenewalReq, the lowercase hex SHA-256 of
+ * the certificate that signed it (renewed_from; NULL otherwise), by which
+ * mdm-serve accepts the renewed identity.  created_at is now.
  */
 int mdm_state_scep_cert_insert(struct mdm_state_scep *ss,
     const struct mdm_cert_row *row, const char *transaction_id,
-    const unsigned char *der, size_t der_len, struct mdm_err *e);
+    const char *renewed_from, const unsigned char *der, size_t der_len,
+    struct mdm_err *e);
 
 /*
  * Revokes the certificate with this serial (uppercase hex, normalised by

@@ -263,6 +263,11 @@ if [ "$have_client" = yes ]; then
 	check "the renewed certificate is a new one ($s2)" test "$s2" != "$s1"
 	check "and verifies" openssl verify -CAfile "$S/ca/ca.pem" "$T/c1/client.pem"
 	check "the access log says renewed" grep -q "PKIOperation renewed serial=$s2 status=200" "$T/main.log"
+	h1=$(openssl x509 -in "$T/c1/first.pem" -outform DER | sha256sum | cut -c1-64)
+	check "the renewal records the certificate it replaces (for mdm-serve)" \
+		test "$(sqlite3 "$S/mdm.db" "SELECT renewed_from FROM certificates WHERE serial = '$s2'")" = "$h1"
+	check "a first enrollment records none" \
+		test -z "$(sqlite3 "$S/mdm.db" "SELECT renewed_from FROM certificates WHERE serial = '$s1'")"
 	mdm-scep list >"$T/list"
 	check "list has both" sh -c "grep -q '^$s1	' '$T/list' && grep -q '^$s2	' '$T/list'"
 

@@ -482,6 +482,39 @@ report - "$T/b/idle1" -H "X-Client-Cert: :$(base64 -w0 "$T/dev/evil.der"):"
 status 400 "a forwarded certificate from an unknown CA"
 stop "$SPID"
 
+# ---- a real renewal: enrolled through mdm-scep, renewed by scepclient ----
+if command -v scepclient >/dev/null 2>&1; then
+	start scep mdm-scep serve --listen 127.0.0.1:0 --port-file "$T/scep.port" \
+		--challenge s3cret
+	SCEPPID=$SPID
+	SURL="http://127.0.0.1:$PORT/scep"
+	mkdir -p "$T/sc"
+	openssl genrsa -traditional -out "$T/sc/key.pem" 2048 2>/dev/null
+	expect 0 "scepclient enrolls" scepclient -server-url "$SURL" \
+		-private-key "$T/sc/key.pem" -challenge s3cret -cn renewer
+	cp "$T/sc/client.pem" "$T/dev/sc1.pem"
+	cp "$T/sc/key.pem" "$T/dev/sc1.key"
+	serve renew --no-tls
+	plist "$T/b/authr" MessageType=Authenticate UDID=RENEW-1 Topic=com.apple.mgmt.test
+	checkin sc1 "$T/b/authr"
+	status 200 "the SCEP identity enrolls"
+	expect 0 "scepclient renews it (RenewalReq signed by the first)" \
+		scepclient -server-url "$SURL" -private-key "$T/sc/key.pem" -cn renewer
+	cp "$T/sc/client.pem" "$T/dev/sc2.pem"
+	cp "$T/sc/key.pem" "$T/dev/sc2.key"
+	check "a new certificate" sh -c "! cmp -s '$T/dev/sc1.pem' '$T/dev/sc2.pem'"
+	plist "$T/b/idler" Status=Idle UDID=RENEW-1
+	report sc2 "$T/b/idler"
+	status 200 "the renewed identity is accepted without a new Authenticate"
+	check "and bound" test "$(sql "SELECT cert_hash FROM enrollments WHERE id = 'RENEW-1'")" = "$(hash_of sc2)"
+	report sc1 "$T/b/idler"
+	status 400 "the old one is not"
+	stop "$SPID"
+	stop "$SCEPPID"
+else
+	skip 7 "scepclient is not installed"
+fi
+
 # ---- webhooks: the receiver is down, then comes back ----
 sink probe 200
 HPORT=$PORT
