@@ -333,6 +333,12 @@ mdm_http_server_port(const struct mdm_http_server *s)
 	return s->port;
 }
 
+int
+mdm_http_server_threads(const struct mdm_http_server *s)
+{
+	return s->nworkers;
+}
+
 const char *
 mdm_http_server_address(const struct mdm_http_server *s)
 {

@@ -109,6 +109,8 @@ int mdm_http_server_new(const struct mdm_http_config *cfg,
 
 /* The port bound, and "ADDR:PORT" ("[::1]:8080" for IPv6); borrowed. */
 int mdm_http_server_port(const struct mdm_http_server *s);
+/* The number of worker threads (threads 0 resolved). */
+int mdm_http_server_threads(const struct mdm_http_server *s);
 const char *mdm_http_server_address(const struct mdm_http_server *s);
 
 /*

@@ -135,15 +135,6 @@ is_scep_path(const char *path)
 	    strcmp(path, "/cgi-bin/pkiclient.exe") == 0;
 }
 
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 reply_text(struct mdm_http_request *r, int status, const char *text)
 {
@@ -176,7 +167,7 @@ serve_request(struct mdm_http_request *r, void *ctx, void *arg)
 	const char *op = NULL, *msg, *outcome, *serial = "-";
 	const unsigned char *body;
 	char op_log[64];
-	long long t0 = now_us();
+	long long t0 = mdm_log_clock_us();
 	size_t len;
 	int status;
 
@@ -222,42 +213,8 @@ log:
 	log_safe(op, op_log);
 	mdm_log_debug("%s %s %s %s serial=%s status=%d %lldus",
 	    mdm_http_request_peer(r), method, op_log, outcome, serial, status,
-	    now_us() - t0);
+	    mdm_log_clock_us() - t0);
 	mdm_scep_response_release(&resp);
-}
-
-/* "65536", "64k", "1m": bytes. */
-static int
-parse_size(const char *s, long long min, long long max, long long *out,
-    struct mdm_err *e)
-{
-	char num[32];
-	size_t len = strlen(s);
-	long long mult = 1;
-
-	if (len == 0 || len >= sizeof(num))
-		return mdm_err_set(e, MDM_E_USAGE, "'%s' is not a size", s);
-	memcpy(num, s, len + 1);
-	switch (num[len - 1]) {
-	case 'k':
-	case 'K':
-		mult = 1024;
-		num[len - 1] = '\0';
-		break;
-	case 'm':
-	case 'M':
-		mult = 1024 * 1024;
-		num[len - 1] = '\0';
-		break;
-	}
-	if (mdm_cli_parse_int(num, 0, LLONG_MAX / mult, out, e) == -1)
-		return mdm_err_set(e, MDM_E_USAGE, "'%s' is not a size (like "
-		    "65536, 64k, 1m)", s);
-	*out *= mult;
-	if (*out < min || *out > max)
-		return mdm_err_set(e, MDM_E_USAGE, "%s is out of range (%lld "
-		    "to %lld bytes)", s, min, max);
-	return 0;
 }
 
 /* The first line of a file, as the static challenge. */
@@ -278,26 +235,6 @@ read_challenge_file(const char *path, struct mdm_buf *b, struct mdm_err *e)
 		return mdm_err_set(e, MDM_E_CONFIG, "%s: the challenge holds "
 		    "a NUL byte", path);
 	return 0;
-}
-
-/* Every idle client holds a descriptor until the timeout: allow many. */
-static void
-raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-static int
-default_threads(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
 static const struct mdm_cli_opt serve_opts[] = {
@@ -338,8 +275,7 @@ cmd_serve(struct mdm_cli *cli, int argc, char **argv)
 	struct mdm_buf chal;
 	const char *listen_addr = MDM_SCEP_DEFAULT_LISTEN, *chal_file = NULL;
 	const char *port_file = NULL, *arg;
-	char portline[16];
-	long long v, timeout = 30, threads = default_threads();
+	long long v, timeout = 30, threads = 0;
 	long long max_body = MDM_SCEP_MAX_MESSAGE;
 	regex_t re;
 	int ch, sig, rc = MDM_EX_OK;
@@ -388,7 +324,7 @@ cmd_serve(struct mdm_cli *cli, int argc, char **argv)
 				    e.msg);
 			break;
 		case OPT_MAX_BODY:
-			if (parse_size(arg, 4096, MDM_SCEP_MAX_MESSAGE,
+			if (mdm_cli_parse_size(arg, 4096, MDM_SCEP_MAX_MESSAGE,
 			    &max_body, &e) == -1)
 				return mdm_cli_usage(cli, "--max-body: %s",
 				    e.msg);
@@ -434,13 +370,13 @@ cmd_serve(struct mdm_cli *cli, int argc, char **argv)
 	st = NULL;
 	conf.state_dir = mdm_cli_state_dir(cli);
 
-	raise_fd_limit();
 	memset(&hc, 0, sizeof(hc));
 	hc.listen = listen_addr;
 	hc.threads = (int)threads;
 	hc.max_body = (size_t)max_body;
 	hc.timeout_ms = (int)timeout * 1000;
 	hc.stop_on_signals = 1;
+	hc.port_file = port_file;
 	hc.handler = serve_request;
 	hc.thread_init = serve_thread_init;
 	hc.thread_fini = serve_thread_fini;
@@ -448,15 +384,10 @@ cmd_serve(struct mdm_cli *cli, int argc, char **argv)
 	if (mdm_http_server_new(&hc, &srv, &e) == -1 ||
 	    mdm_http_server_start(srv, &e) == -1)
 		goto fail;
-	if (port_file != NULL) {
-		snprintf(portline, sizeof(portline), "%d\n",
-		    mdm_http_server_port(srv));
-		if (mdm_file_write_atomic(port_file, portline,
-		    strlen(portline), 0644, 0, &e) == -1)
-			goto fail;
-	}
+
 	mdm_log_info("listening on %s (SCEP at /scep, %d thread%s%s)",
-	    mdm_http_server_address(srv), (int)threads, threads > 1 ? "s" : "",
+	    mdm_http_server_address(srv), mdm_http_server_threads(srv),
+	    mdm_http_server_threads(srv) > 1 ? "s" : "",
 	    conf.policy.static_challenge == NULL ? "; one-time challenges "
 	    "only" : "");
 	sig = mdm_http_server_wait(srv);
