@@ -547,26 +547,36 @@ mdm_state_set_busy_timeout(struct mdm_state *st, int ms)
 	sqlite3_busy_timeout(st->db, ms < 0 ? 0 : ms);
 }
 
+/* BEGIN and COMMIT come with every write: kept prepared. */
+static int
+step_cached(struct mdm_state *st, const char *sql, const char *what,
+    struct mdm_err *e)
+{
+	sqlite3_stmt *s;
+	int rc, ret = 0;
+
+	if (mdm_state_stmt(st, sql, &s, e) == -1)
+		return -1;
+	if ((rc = sqlite3_step(s)) != SQLITE_DONE)
+		ret = mdm_state_db_err(st, rc, e, "%s: %s", st->dbpath, what);
+	mdm_state_stmt_done(st, s);
+	return ret;
+}
+
 int
 mdm_state_begin(struct mdm_state *st, struct mdm_err *e)
 {
-	int rc;
+	static const char sql[] = "BEGIN IMMEDIATE";
 
-	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return mdm_state_db_err(st, rc, e, "%s: begin", st->dbpath);
-	return 0;
+	return step_cached(st, sql, "begin", e);
 }
 
 int
 mdm_state_commit(struct mdm_state *st, struct mdm_err *e)
 {
-	int rc;
+	static const char sql[] = "COMMIT";
 
-	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return mdm_state_db_err(st, rc, e, "%s: commit", st->dbpath);
-	return 0;
+	return step_cached(st, sql, "commit", e);
 }
 
 void
