@@ -1367,7 +1367,7 @@ test_ra(const char *dir)
 	STACK_OF(X509) *certs = NULL;
 	CMS_ContentInfo *cms = NULL;
 	const unsigned char *der;
-	char path[4200];
+	char path[4600];
 	struct stat sb;
 	X509 *again = NULL;
 	EVP_PKEY *other;
