@@ -565,11 +565,13 @@ mdm_cli_ids_next(struct mdm_cli_ids *it, const char **id, struct mdm_err *e)
 	for (;;) {
 		if (it->reading_stdin) {
 			if (!it->stdin_done) {
-				if (it->argc == 0 && isatty(STDIN_FILENO))
+				if (!it->stdin_checked && it->argc == 0 &&
+				    isatty(STDIN_FILENO))
 					return mdm_err_set(e, MDM_E_USAGE,
 					    "no ids given: name them as "
 					    "operands or pipe them in, one per "
 					    "line");
+				it->stdin_checked = 1;
 				rc = read_stdin_id(it, id, e);
 				if (rc != 0)
 					return rc;

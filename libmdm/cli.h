@@ -140,6 +140,7 @@ struct mdm_cli_ids {
 	char **argv;
 	int next;
 	int reading_stdin;
+	int stdin_checked;	/* a terminal on stdin was ruled out */
 	int stdin_done;
 	char *line;		/* owned */
 	size_t line_alloc;

@@ -124,11 +124,11 @@ struct resolver {
 };
 
 static void
-resolver_release(struct resolver *r)
+resolver_release(struct mdm_state *st, struct resolver *r)
 {
-	sqlite3_finalize(r->by_id);
-	sqlite3_finalize(r->by_udid);
-	sqlite3_finalize(r->by_serial);
+	done(st, r->by_id);
+	done(st, r->by_udid);
+	done(st, r->by_serial);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -136,17 +136,17 @@ static int
 resolver_init(struct mdm_state *st, struct resolver *r, struct mdm_err *e)
 {
 	memset(r, 0, sizeof(*r));
-	if (prep(st, "SELECT eid, id, enabled FROM enrollments "
+	if (cprep(st, "SELECT eid, id, enabled FROM enrollments "
 	    "WHERE id = ?1", &r->by_id, e) == -1 ||
-	    prep(st, "SELECT eid, id, enabled FROM enrollments "
+	    cprep(st, "SELECT eid, id, enabled FROM enrollments "
 	    "WHERE udid = ?1 COLLATE NOCASE AND type = 'device' "
 	    "ORDER BY enabled DESC, updated_at DESC LIMIT 1",
 	    &r->by_udid, e) == -1 ||
-	    prep(st, "SELECT eid, id, enabled FROM enrollments "
+	    cprep(st, "SELECT eid, id, enabled FROM enrollments "
 	    "WHERE serial_number = ?1 COLLATE NOCASE AND type = 'device' "
 	    "ORDER BY enabled DESC, updated_at DESC LIMIT 2",
 	    &r->by_serial, e) == -1) {
-		resolver_release(r);
+		resolver_release(st, r);
 		return -1;
 	}
 	return 0;
@@ -217,7 +217,7 @@ resolve_one(struct mdm_state *st, const char *key, struct resolved *out,
 	if (resolver_init(st, &r, e) == -1)
 		return -1;
 	rc = resolve(st, &r, key, out, &amb, e);
-	resolver_release(&r);
+	resolver_release(st, &r);
 	if (rc == -1)
 		return -1;
 	if (amb)
@@ -786,18 +786,19 @@ out:
 	return rc;
 }
 
-static const char enroll_cols[] =
-    "SELECT e.id, e.type, e.device_id, e.udid, e.user_id, "
-    "e.user_short_name, e.user_long_name, e.serial_number, e.os_version, "
-    "e.product_name, e.device_name, e.model, e.topic, e.push_token, "
-    "e.push_magic, e.cert_hash, e.last_push_reason, e.unlock_token, "
-    "e.enabled, e.awaiting_configuration, e.token_dead, "
-    "e.bootstrap_token IS NOT NULL, e.token_update_tally, "
-    "coalesce(e.last_seen_at, 0), coalesce(e.last_push_at, 0), "
-    "coalesce(e.last_push_status, 0), e.created_at, e.updated_at, "
-    "(SELECT count(*) FROM queue q INDEXED BY queue_pending "
-    "WHERE q.enrollment = e.eid AND q.status = 'pending') "
-    "FROM enrollments e ";
+#define ENROLL_COLS \
+    "SELECT e.id, e.type, e.device_id, e.udid, e.user_id, " \
+    "e.user_short_name, e.user_long_name, e.serial_number, e.os_version, " \
+    "e.product_name, e.device_name, e.model, e.topic, e.push_token, " \
+    "e.push_magic, e.cert_hash, e.last_push_reason, e.unlock_token, " \
+    "e.enabled, e.awaiting_configuration, e.token_dead, " \
+    "e.bootstrap_token IS NOT NULL, e.token_update_tally, " \
+    "coalesce(e.last_seen_at, 0), coalesce(e.last_push_at, 0), " \
+    "coalesce(e.last_push_status, 0), e.created_at, e.updated_at, " \
+    "(SELECT count(*) FROM queue q INDEXED BY queue_pending " \
+    "WHERE q.enrollment = e.eid AND q.status = 'pending') " \
+    "FROM enrollments e "
+static const char enroll_cols[] = ENROLL_COLS;
 #define ENROLL_NSTR 17
 
 /* The string fields of en in column order. */
@@ -876,16 +877,15 @@ int
 mdm_state_enroll_get(struct mdm_state *st, const char *key,
     struct mdm_state_enrollment *out, struct mdm_err *e)
 {
+	static const char sql[] = ENROLL_COLS "WHERE e.eid = ?";
 	struct resolved r;
 	sqlite3_stmt *s = NULL;
-	char sql[sizeof(enroll_cols) + 32];
 	int rc, ret = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (resolve_one(st, key, &r, e) == -1)
 		return -1;
-	snprintf(sql, sizeof(sql), "%sWHERE e.eid = ?", enroll_cols);
-	if (prep(st, sql, &s, e) == -1)
+	if (cprep(st, sql, &s, e) == -1)
 		return -1;
 	sqlite3_bind_int64(s, 1, r.eid);
 	rc = sqlite3_step(s);
@@ -899,7 +899,7 @@ mdm_state_enroll_get(struct mdm_state *st, const char *key,
 		mdm_err_set(e, MDM_E_NOINPUT, "%s: no such enrollment", key);
 	else
 		dberr(st, rc, e, "enrollments");
-	sqlite3_finalize(s);
+	done(st, s);
 	return ret;
 }
 
@@ -1194,7 +1194,7 @@ mdm_state_queue_enqueue(struct mdm_state *st,
 	if (mdm_state_exec(st, "COMMIT", e) == -1)
 		goto out;
 	in_txn = 0;
-	resolver_release(&r);
+	resolver_release(st, &r);
 	if (stats->unknown > 0) {
 		for (i = 0; fn != NULL && i < n; i++)
 			if (ids[i] == NULL && fn(keys[i], NULL,
@@ -1247,7 +1247,7 @@ part:
 out:
 	if (in_txn)
 		mdm_state_rollback(st);
-	resolver_release(&r);
+	resolver_release(st, &r);
 	enq_release(&q);
 	for (i = 0; ids != NULL && i < n; i++)
 		free(ids[i]);
