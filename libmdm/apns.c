@@ -317,7 +317,9 @@ report_error(struct mdm_apns *a, struct slot *s, enum mdm_apns_outcome o,
 
 	memset(&r, 0, sizeof(r));
 	r.outcome = o;
-	snprintf(r.error, sizeof(r.error), "%s", msg);
+	/* cut to the field: the reason of a failed push, for one log line */
+	snprintf(r.error, sizeof(r.error), "%.*s", (int)sizeof(r.error) - 1,
+	    msg);
 	report(a, s, &r);
 }
 
