@@ -1,9 +1,9 @@
 /*
- * mdm-push: wakes devices through APNs.  It picks enrollments from the
- * state, groups them by topic, pushes each topic on its own thread with
- * libmdm's apns client, retries transient failures a bounded number of
- * times and stores each push's health on the enrollment.  main.c only
- * runs it.
+ * mdm-push: wakes devices through APNs.  It parses the command line, picks
+ * the enrollments (ids, --pending or --stale) and hands them to libmdm's
+ * push module, which groups them by topic, pushes, retries and stores
+ * each push's health; this file prints one record per id and maps the
+ * outcome to the exit status.  main.c only runs it.
  */
 #ifndef MDM_PUSH_TOOL_H
 #define MDM_PUSH_TOOL_H

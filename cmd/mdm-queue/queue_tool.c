@@ -9,10 +9,12 @@
 #include <plist/plist.h>
 
 #include "buf.h"
+#include "apns.h"
 #include "cli.h"
 #include "json.h"
 #include "log.h"
 #include "plist.h"
+#include "push.h"
 #include "queue.h"
 #include "queue_tool.h"
 #include "state.h"
@@ -48,6 +50,10 @@ enum {
 	OPT_UUID,
 	OPT_SKIP_UNKNOWN,
 	OPT_IDS,
+	OPT_PUSH,
+	OPT_APNS_URL,
+	OPT_APNS_CA,
+	OPT_SANDBOX,
 	OPT_ALL,
 	OPT_STATUS,
 	OPT_COMMAND,
@@ -93,6 +99,28 @@ idlist_release(struct idlist *l)
 	memset(l, 0, sizeof(*l));
 }
 
+static int
+idlist_add(struct idlist *l, const char *id, struct mdm_err *e)
+{
+	char **v;
+
+	if (l->n == MAX_IDS)
+		return mdm_err_set(e, MDM_E_TOOBIG, "more than %d ids",
+		    MAX_IDS);
+	if (l->n == l->alloc) {
+		v = reallocarray(l->v, l->alloc ? 2 * l->alloc : 256,
+		    sizeof(*v));
+		if (v == NULL)
+			return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
+		l->v = v;
+		l->alloc = l->alloc ? 2 * l->alloc : 256;
+	}
+	if ((l->v[l->n] = strdup(id)) == NULL)
+		return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
+	l->n++;
+	return 0;
+}
+
 /* Every id from operands or stdin (see mdm_cli_ids), before any work. */
 static int
 read_ids(struct mdm_cli *cli, int argc, char **argv, struct idlist *l,
@@ -100,34 +128,14 @@ read_ids(struct mdm_cli *cli, int argc, char **argv, struct idlist *l,
 {
 	struct mdm_cli_ids it;
 	const char *id;
-	char **v;
 	int rc;
 
 	mdm_cli_ids_init(&it, cli, argc, argv);
-	while ((rc = mdm_cli_ids_next(&it, &id, e)) == 1) {
-		if (l->n == MAX_IDS) {
-			mdm_err_set(e, MDM_E_TOOBIG, "more than %d ids",
-			    MAX_IDS);
+	while ((rc = mdm_cli_ids_next(&it, &id, e)) == 1)
+		if (idlist_add(l, id, e) == -1) {
 			rc = -1;
 			break;
 		}
-		if (l->n == l->alloc) {
-			v = reallocarray(l->v, l->alloc ? 2 * l->alloc : 256,
-			    sizeof(*v));
-			if (v == NULL) {
-				rc = mdm_err_set(e, MDM_E_SOFTWARE,
-				    "out of memory");
-				break;
-			}
-			l->v = v;
-			l->alloc = l->alloc ? 2 * l->alloc : 256;
-		}
-		if ((l->v[l->n] = strdup(id)) == NULL) {
-			rc = mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
-			break;
-		}
-		l->n++;
-	}
 	mdm_cli_ids_release(&it);
 	return rc;
 }
@@ -192,6 +200,16 @@ static const struct mdm_cli_opt enqueue_opts[] = {
 	{ "ids", 0, NULL, OPT_IDS,
 	    "print each enrollment id queued (for mdm-push) instead of the "
 	    "UUID" },
+	{ "push", 0, NULL, OPT_PUSH,
+	    "then wake the enrollments queued for through APNs, as mdm-push" },
+	{ "apns-url", 0, "url", OPT_APNS_URL,
+	    "with --push: APNs server, https://host[:port] (default: "
+	    "https://" MDM_APNS_HOST ")" },
+	{ "apns-ca", 0, "file", OPT_APNS_CA,
+	    "with --push: trust this CA for the APNs server (default: the "
+	    "system's)" },
+	{ "sandbox", 0, NULL, OPT_SANDBOX,
+	    "with --push: use the sandbox server " MDM_APNS_HOST_SANDBOX },
 	MDM_CLI_OPT_END
 };
 
@@ -199,6 +217,7 @@ struct enq_ctx {
 	struct mdm_cli *cli;
 	const char *uuid;
 	int print_ids;
+	struct idlist *topush;		/* NULL without --push */
 	size_t unknown;
 	int failed;
 };
@@ -223,6 +242,8 @@ enq_report(const char *given, const char *id,
 	case MDM_STATE_ENQ_QUEUED:
 		break;
 	}
+	if (c->topush != NULL && idlist_add(c->topush, id, e) == -1)
+		return -1;
 	if (c->print_ids) {
 		struct mdm_cli_field f[2] = {
 			MDM_CLI_FSTR("id", id),
@@ -250,11 +271,14 @@ print_summary(struct mdm_cli *cli, const struct mdm_queue_cmd *cmd,
 	return mdm_cli_record(cli, f, cli->json ? NITEMS(f) : 1, e);
 }
 
-/* Queues cmd for ids; *queued counts rows queued or already there. */
+/*
+ * Queues cmd for ids; *queued counts rows queued or already there, and
+ * topush (when not NULL) gets their enrollment ids.
+ */
 static int
 enqueue_one(struct mdm_cli *cli, struct mdm_state *st,
     const struct mdm_queue_cmd *cmd, const struct idlist *ids, int skip,
-    int print_ids, size_t *queued, struct mdm_err *e)
+    int print_ids, struct idlist *topush, size_t *queued, struct mdm_err *e)
 {
 	struct mdm_state_enqueue_stats s;
 	struct enq_ctx c = { 0 };
@@ -262,6 +286,7 @@ enqueue_one(struct mdm_cli *cli, struct mdm_state *st,
 	c.cli = cli;
 	c.uuid = cmd->uuid;
 	c.print_ids = print_ids;
+	c.topush = topush;
 	if (mdm_state_queue_enqueue(st, cmd, (const char *const *)ids->v,
 	    ids->n, skip ? MDM_STATE_ENQ_SKIP_UNKNOWN : 0, enq_report, &c, &s,
 	    e) == -1)
@@ -287,7 +312,7 @@ enqueue_one(struct mdm_cli *cli, struct mdm_state *st,
 static int
 enqueue_clear_passcode(struct mdm_cli *cli, struct mdm_state *st,
     struct mdm_queue_build *b, const struct idlist *ids, int skip,
-    int print_ids, size_t *queued, struct mdm_err *e)
+    int print_ids, struct idlist *topush, size_t *queued, struct mdm_err *e)
 {
 	struct mdm_state_enrollment en;
 	struct mdm_queue_cmd cmd;
@@ -322,7 +347,7 @@ enqueue_clear_passcode(struct mdm_cli *cli, struct mdm_state *st,
 			one.v = &ids->v[i];
 			one.n = 1;
 			rc = enqueue_one(cli, st, &cmd, &one, 0, print_ids,
-			    queued, e);
+			    topush, queued, e);
 			mdm_queue_cmd_release(&cmd);
 		}
 		b->unlock_token = NULL;
@@ -336,6 +361,114 @@ enqueue_clear_passcode(struct mdm_cli *cli, struct mdm_state *st,
 	return 0;
 }
 
+/* ---- enqueue --push ---- */
+
+/* An mdm-push run over what was queued, told on stderr: data stays pure. */
+struct push_ctx {
+	struct mdm_cli *cli;
+	struct mdm_progress pg;
+};
+
+static int
+push_warn(void *arg, const char *id, enum mdm_push_outcome o, int status,
+    const char *reason, struct mdm_err *e)
+{
+	(void)arg;
+	(void)e;
+	if (o == MDM_PUSH_OK)
+		return 0;
+	if (status != 0)
+		mdm_log_warn("%s: push %s: %d %s", id, mdm_push_outcome_name(o),
+		    status, reason);
+	else
+		mdm_log_warn("%s: push %s%s%s", id, mdm_push_outcome_name(o),
+		    reason[0] != '\0' ? ": " : "", reason);
+	return 0;
+}
+
+static void
+push_progress(void *arg, unsigned long long done, unsigned long long total)
+{
+	struct push_ctx *c = arg;
+
+	if (c->pg.label == NULL)
+		mdm_progress_start(&c->pg, c->cli, "pushing", total);
+	mdm_progress_update(&c->pg, done);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "pushed 3: 2 ok, 1 token-dead" */
+static void
+push_summary(const struct mdm_push_stats *s)
+{
+	char line[512];
+	size_t i, total = 0;
+	int len = 0;
+
+	for (i = 0; i < MDM_PUSH_NOUTCOMES; i++)
+		total += s->n[i];
+	for (i = 0; i < MDM_PUSH_NOUTCOMES; i++) {
+		if (s->n[i] == 0)
+			continue;
+		len += snprintf(line + len, sizeof(line) - (size_t)len,
+		    "%s%zu %s", len > 0 ? ", " : "", s->n[i],
+		    mdm_push_outcome_name((enum mdm_push_outcome)i));
+		if (len < 0 || (size_t)len >= sizeof(line))
+			break;
+	}
+	mdm_log_info("pushed %zu: %s", total, len > 0 ? line : "nothing");
+}
+
+/*
+ * Pushes the enrollment ids queued for (each once) as mdm-push would;
+ * *status is mdm-push's exit status.  cfg's report, progress and arg are
+ * filled here.
+ */
+static int
+push_queued(struct mdm_cli *cli, struct mdm_state *st,
+    struct mdm_push_config *cfg, struct idlist *ids, int *status,
+    struct mdm_err *e)
+{
+	struct mdm_push *p = NULL;
+	struct push_ctx c;
+	size_t i;
+	int rc = -1;
+
+	/* The queue records first, for a reader downstream: pushing can
+	   take seconds of retries. */
+	fflush(stdout);
+	memset(&c, 0, sizeof(c));
+	c.cli = cli;
+	cfg->report = push_warn;
+	cfg->progress = push_progress;
+	cfg->arg = &c;
+	/* One id may have been named twice, by UDID and by serial. */
+	qsort(ids->v, ids->n, sizeof(*ids->v), cmp_str);
+	if (mdm_push_new(st, cfg, &p, e) == -1)
+		goto out;
+	for (i = 0; i < ids->n; i++)
+		if ((i == 0 || strcmp(ids->v[i - 1], ids->v[i]) != 0) &&
+		    mdm_push_add(p, ids->v[i], e) == -1)
+			goto out;
+	rc = mdm_push_run(p, e);
+	mdm_progress_end(&c.pg);
+	if (rc == -1)
+		goto out;
+	push_summary(mdm_push_stats(p));
+	*status = mdm_push_exit_status(mdm_push_stats(p));
+	if (*status == MDM_EX_UNAVAILABLE)
+		mdm_log_error("APNs at %s:%s could not be reached", cfg->host,
+		    cfg->port);
+out:
+	mdm_push_free(p);
+	return rc;
+}
+
 static int
 cmd_enqueue(struct mdm_cli *cli, int argc, char **argv)
 {
@@ -344,23 +477,27 @@ cmd_enqueue(struct mdm_cli *cli, int argc, char **argv)
 	struct mdm_queue_cmd cmd = { 0 };
 	struct mdm_buf profile, data;
 	struct mdm_state *st = NULL;
-	struct idlist ids = { 0 };
+	struct idlist ids = { 0 }, topush = { 0 };
+	struct mdm_push_config pcfg;
 	struct mdm_err e = { 0 };
 	const char *plist_file = NULL, *profile_file = NULL, *data_file = NULL;
-	const char *arg;
+	const char *arg, *url = NULL;
+	char host[MDM_PUSH_HOST_MAX], port[MDM_PUSH_PORT_MAX];
 	long long v;
 	plist_t p = NULL;
 	size_t queued = 0;
 	int ch, skip = 0, print_ids = 0, type_opts = 0, nops, rc = MDM_EX_OK;
-	int clear_passcode;
+	int clear_passcode, push = 0, sandbox = 0, pst;
 
 	memset(&b, 0, sizeof(b));
+	memset(&pcfg, 0, sizeof(pcfg));
 	mdm_buf_init(&profile, MDM_QUEUE_PROFILE_MAX);
 	mdm_buf_init(&data, MDM_CAP_JSON);
 	while ((ch = mdm_cli_getopt(cli, argc, argv, enqueue_opts, &arg)) !=
 	    MDM_CLI_DONE) {
 		if (ch != OPT_PLIST && ch != OPT_UUID && ch != OPT_SKIP_UNKNOWN &&
-		    ch != OPT_IDS && ch != MDM_CLI_EXIT)
+		    ch != OPT_IDS && ch != OPT_PUSH && ch != OPT_APNS_URL &&
+		    ch != OPT_APNS_CA && ch != OPT_SANDBOX && ch != MDM_CLI_EXIT)
 			type_opts++;
 		switch (ch) {
 		case OPT_PLIST:
@@ -436,10 +573,38 @@ cmd_enqueue(struct mdm_cli *cli, int argc, char **argv)
 		case OPT_IDS:
 			print_ids = 1;
 			break;
+		case OPT_PUSH:
+			push = 1;
+			break;
+		case OPT_APNS_URL:
+			url = arg;
+			break;
+		case OPT_APNS_CA:
+			pcfg.ca_file = arg;
+			break;
+		case OPT_SANDBOX:
+			sandbox = 1;
+			break;
 		default:
 			return cli->status;
 		}
 	}
+	if (!push && (url != NULL || pcfg.ca_file != NULL || sandbox))
+		return mdm_cli_usage(cli, "--apns-url, --apns-ca and --sandbox "
+		    "go with --push");
+	if (url != NULL && sandbox)
+		return mdm_cli_usage(cli, "--apns-url and --sandbox exclude "
+		    "each other");
+	if (url != NULL && mdm_push_parse_url(url, host, sizeof(host), port,
+	    sizeof(port), &e) == -1)
+		return mdm_cli_usage(cli, "--apns-url: %s", e.msg);
+	if (url == NULL) {
+		snprintf(host, sizeof(host), "%s", sandbox ?
+		    MDM_APNS_HOST_SANDBOX : MDM_APNS_HOST);
+		snprintf(port, sizeof(port), "443");
+	}
+	pcfg.host = host;
+	pcfg.port = port;
 	nops = argc - cli->optind;
 	if (plist_file != NULL) {
 		if (type_opts > 0)
@@ -532,13 +697,21 @@ cmd_enqueue(struct mdm_cli *cli, int argc, char **argv)
 		goto fail;
 	if (clear_passcode) {
 		if (enqueue_clear_passcode(cli, st, &b, &ids, skip, print_ids,
-		    &queued, &e) == -1)
+		    push ? &topush : NULL, &queued, &e) == -1)
 			goto fail;
-	} else if (enqueue_one(cli, st, &cmd, &ids, skip, print_ids, &queued,
-	    &e) == -1)
+	} else if (enqueue_one(cli, st, &cmd, &ids, skip, print_ids,
+	    push ? &topush : NULL, &queued, &e) == -1)
 		goto fail;
 	if (queued == 0)
 		rc = MDM_EX_NO;
+	if (topush.n > 0) {
+		/* The default of mdm-push: a day for an offline device. */
+		pcfg.expiration = (int64_t)time(NULL) + 86400;
+		if (push_queued(cli, st, &pcfg, &topush, &pst, &e) == -1)
+			goto fail;
+		if (pst != MDM_EX_OK)
+			rc = pst;
+	}
 	goto out;
 fail:
 	rc = mdm_cli_fail(cli, &e);
@@ -548,6 +721,7 @@ out:
 	mdm_buf_release(&profile);
 	mdm_buf_release(&data);
 	idlist_release(&ids);
+	idlist_release(&topush);
 	mdm_state_close(st);
 	return rc;
 }

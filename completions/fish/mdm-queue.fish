@@ -50,6 +50,10 @@ complete -c mdm-queue -n $enq -l notify-user -d 'Let the user save work before t
 complete -c mdm-queue -n $enq -l uuid -x -d 'CommandUUID to use'
 complete -c mdm-queue -n $enq -l skip-unknown -d 'Queue for the known ids, report the others'
 complete -c mdm-queue -n $enq -l ids -d 'Print the enrollment ids queued instead of the UUID'
+complete -c mdm-queue -n $enq -l push -d 'Then wake the enrollments queued for through APNs'
+complete -c mdm-queue -n $enq -l apns-url -x -d 'With --push: APNs server URL'
+complete -c mdm-queue -n $enq -l apns-ca -r -F -d 'With --push: CA to trust for APNs'
+complete -c mdm-queue -n $enq -l sandbox -d 'With --push: the APNs sandbox server'
 
 # list
 complete -c mdm-queue -n '__fish_seen_subcommand_from list' -l all -d 'Finished commands too'

@@ -253,6 +253,77 @@ expect 1 "purge: nothing is 30 days old" mdm-queue purge
 check "prints zero counts" test "$(cat "$T/out")" = "$(printf '0\t0\t0\t0\t0\t0')"
 # Webhook events mdm-serve left: one delivered 8 days ago, one delivered
 # today, one given up 31 days ago, one still waiting from 60 days ago.
+
+# enqueue --push: the same library as mdm-push, against tests/tools/apns_mock
+expect 64 "--apns-url goes with --push only" mdm-queue enqueue DeviceLock --apns-url https://127.0.0.1:1 D1
+check "says so" grep -q "go with --push" "$T/err"
+expect 64 "--push: --apns-url must be https" mdm-queue enqueue DeviceLock --push --apns-url http://x D1
+if command -v openssl >/dev/null 2>&1 && [ -x "$MDM_BIN/apns_mock" ]; then
+	TOPIC=com.apple.mgmt.External.queue-topic
+	sql "INSERT INTO enrollments (id, type, udid, enabled, topic, push_token,
+		push_magic, created_at, updated_at) VALUES
+		('P1', 'device', 'P1', 1, '$TOPIC', 'aa01', 'm1', 1, 1),
+		('P2', 'device', 'P2', 1, '$TOPIC', 'aa02', 'm2', 1, 1),
+		('PDEAD', 'device', 'PDEAD', 1, '$TOPIC', '4100aa', 'm3', 1, 1)"
+	expect 1 "--push without a push certificate: exit 1" mdm-queue enqueue DeviceInformation --push P1
+	check "the command is queued all the same" test "$(pending P1)" = 1
+	check "its UUID printed as without --push" grep -Eq '^[0-9a-f-]{36}$' "$T/out"
+	check "a no-push-cert warning" grep -q "P1: push no-push-cert" "$T/err"
+	check "a summary line" grep -q "pushed 1: 1 no-push-cert" "$T/err"
+
+	openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout "$T/ca.key" \
+	    -out "$T/ca.pem" -subj "/CN=Mock APNs CA" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -keyout "$T/srv.key" \
+	    -out "$T/srv.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$T/ext"
+	openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
+	    -CAcreateserial -days 30 -extfile "$T/ext" -out "$T/srv.pem" 2>/dev/null
+	mkdir -p "$S/push"
+	chmod 700 "$S/push"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 30 \
+	    -keyout "$S/push/$TOPIC.key" -out "$S/push/$TOPIC.pem" \
+	    -subj "/UID=$TOPIC/CN=APSP:queue/C=US" 2>/dev/null
+	chmod 600 "$S/push/$TOPIC.key"
+	apns_mock --cert "$T/srv.pem" --key "$T/srv.key" --any-client \
+	    --log "$T/mock.log" --stats "$T/mock.stats" \
+	    --port-file "$T/mock.port" 2>"$T/mock.err" &
+	MPID=$!
+	trap 'kill "$MPID" 2>/dev/null; rm -rf "$T"' EXIT
+	n=0
+	while [ ! -s "$T/mock.port" ] && [ "$n" -lt 200 ]; do
+		n=$((n + 1))
+		sleep 0.05
+	done
+	URL="https://127.0.0.1:$(cat "$T/mock.port" 2>/dev/null)"
+	check "mock APNs started" test -s "$T/mock.port"
+
+	expect 0 "enqueue --push to two enrollments" mdm-queue enqueue \
+	    DeviceInformation --push --apns-url "$URL" --apns-ca "$T/ca.pem" P1 P2
+	check "the UUID on stdout, nothing else" grep -Eqx '[0-9a-f-]{36}' "$T/out"
+	check "the mock got both pushes" test "$(cut -f1 "$T/mock.log" | sort | tr '\n' ' ')" = "aa01 aa02 "
+	check "with the topic and the PushMagic" grep -q "	$TOPIC	.*{\"mdm\":\"m2\"}" "$T/mock.log"
+	check "one summary line: 2 ok" test "$(cat "$T/err")" = "mdm-queue: pushed 2: 2 ok"
+	check "push health stored" test "$(sql "SELECT group_concat(last_push_status)
+		FROM enrollments WHERE id IN ('P1', 'P2')")" = "200,200"
+	expect 1 "enqueue --push with a dead token: exit 1" mdm-queue enqueue \
+	    SecurityInfo --push --ids --apns-url "$URL" --apns-ca "$T/ca.pem" P2 PDEAD
+	check "queued for both (--ids)" test "$(tr '\n' ' ' < "$T/out")" = "P2 PDEAD "
+	check "the dead one warned about" grep -q "PDEAD: push token-dead: 410 Unregistered" "$T/err"
+	check "summary: 1 ok, 1 token-dead" grep -q "pushed 2: 1 ok, 1 token-dead" "$T/err"
+	check "the dead token stored" test "$(sql "SELECT token_dead FROM enrollments
+		WHERE id = 'PDEAD'")" = 1
+	expect 0 "enqueue --push: an id given twice is pushed once" \
+	    mdm-queue enqueue ProfileList --push --apns-url "$URL" \
+	    --apns-ca "$T/ca.pem" P1 P1 PDEAD --skip-unknown
+	check "PDEAD skipped, no second request for it" \
+	    test "$(grep -c '^4100aa' "$T/mock.log")" = 1
+	check "P1 pushed once more, not twice" test "$(grep -c '^aa01' "$T/mock.log")" = 2
+	check "summary: 1 ok, 1 skipped" grep -q "pushed 2: 1 ok, 1 skipped" "$T/err"
+	kill "$MPID" 2>/dev/null
+	wait "$MPID" 2>/dev/null
+else
+	skip 21 "openssl or apns_mock is missing"
+fi
 ms=$(( $(date +%s) * 1000 ))
 day=86400000
 for row in "1, $((ms - 8 * day)), NULL" "2, $ms, NULL" "3, NULL, $((ms - 31 * day))" "4, NULL, NULL"; do
