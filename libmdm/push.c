@@ -334,43 +334,14 @@ mdm_push_add(struct mdm_push *p, const char *key, struct mdm_err *e)
 static int
 load_identity(struct mdm_state *st, struct topic *t, struct mdm_err *e)
 {
-	char rel[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
-	struct mdm_buf b;
-	int rc = -1;
+	char stem[MDM_APNS_TOPIC_MAX + 8];
 
-	mdm_buf_init_secret(&b, MDM_CAP_CERT);
-	if (!safe_topic(t->name)) {
-		mdm_err_set(e, MDM_E_CONFIG, "topic '%s' is not a file name",
-		    t->name);
-		goto out;
-	}
-	snprintf(rel, sizeof(rel), "push/%s.pem", t->name);
-	if (mdm_state_path(st, rel, cert, sizeof(cert), e) == -1)
-		goto out;
-	snprintf(rel, sizeof(rel), "push/%s.key", t->name);
-	if (mdm_state_path(st, rel, key, sizeof(key), e) == -1)
-		goto out;
-	if (!mdm_file_exists(cert)) {
-		mdm_err_set(e, MDM_E_CONFIG, "no push certificate for topic "
-		    "%s: run 'mdm-certs push-import'", t->name);
-		goto out;
-	}
-	if (mdm_x509_load_cert(cert, &t->cert, e) == -1 ||
-	    mdm_file_read_private(key, &b, e) == -1)
-		goto out;
-	if (mdm_x509_key_from_mem(b.data, b.len, NULL, &t->key, e) == -1) {
-		mdm_err_prefix(e, "%s", key);
-		goto out;
-	}
-	if (!mdm_x509_key_matches(t->cert, t->key)) {
-		mdm_err_set(e, MDM_E_CONFIG, "%s does not belong to %s", key,
-		    cert);
-		goto out;
-	}
-	rc = 0;
-out:
-	mdm_buf_release_secret(&b);
-	return rc;
+	if (!safe_topic(t->name))
+		return mdm_err_set(e, MDM_E_CONFIG, "topic '%s' is not a file "
+		    "name", t->name);
+	snprintf(stem, sizeof(stem), "push/%s", t->name);
+	return mdm_state_identity(st, stem, "no push certificate for this "
+	    "topic: run 'mdm-certs push-import'", &t->cert, &t->key, e);
 }
 
 static int

@@ -536,6 +536,52 @@ mdm_state_ca_cert(struct mdm_state *st, X509 **out, struct mdm_err *e)
 }
 
 int
+mdm_state_identity(struct mdm_state *st, const char *stem, const char *hint,
+    X509 **cert, EVP_PKEY **key, struct mdm_err *e)
+{
+	char rel[PATH_MAX], cpath[PATH_MAX], kpath[PATH_MAX];
+	struct mdm_buf b;
+	int rc = -1;
+
+	*cert = NULL;
+	*key = NULL;
+	mdm_buf_init_secret(&b, MDM_CAP_CERT);
+	if (snprintf(rel, sizeof(rel), "%s.pem", stem) >= (int)sizeof(rel) ||
+	    mdm_state_path(st, rel, cpath, sizeof(cpath), e) == -1 ||
+	    snprintf(rel, sizeof(rel), "%s.key", stem) >= (int)sizeof(rel) ||
+	    mdm_state_path(st, rel, kpath, sizeof(kpath), e) == -1) {
+		mdm_err_set(e, MDM_E_USAGE, "identity '%.64s': bad name", stem);
+		goto out;
+	}
+	if (!mdm_file_exists(cpath)) {
+		mdm_err_set(e, MDM_E_CONFIG, "%s is missing: %s", cpath, hint);
+		goto out;
+	}
+	if (mdm_x509_load_cert(cpath, cert, e) == -1 ||
+	    mdm_file_read_private(kpath, &b, e) == -1)
+		goto out;
+	if (mdm_x509_key_from_mem(b.data, b.len, NULL, key, e) == -1) {
+		mdm_err_prefix(e, "%s", kpath);
+		goto out;
+	}
+	if (!mdm_x509_key_matches(*cert, *key)) {
+		mdm_err_set(e, MDM_E_CONFIG, "%s does not belong to %s", kpath,
+		    cpath);
+		goto out;
+	}
+	rc = 0;
+out:
+	mdm_buf_release_secret(&b);
+	if (rc == -1) {
+		X509_free(*cert);
+		EVP_PKEY_free(*key);
+		*cert = NULL;
+		*key = NULL;
+	}
+	return rc;
+}
+
+int
 mdm_state_schema_version(struct mdm_state *st, int *out, struct mdm_err *e)
 {
 	return query_int(st, "PRAGMA user_version", out, e);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "err.h"
@@ -81,6 +82,17 @@ int mdm_state_path(const struct mdm_state *st, const char *rel, char *out,
  * saying to run `mdm-certs init`.
  */
 int mdm_state_ca_cert(struct mdm_state *st, X509 **out, struct mdm_err *e);
+
+/*
+ * An identity kept in the state directory: DIR/stem.pem and DIR/stem.key
+ * (e.g. "signing/signing", "push/TOPIC").  The key file must be private
+ * (mdm_file_read_private) and unencrypted, and must belong to the
+ * certificate.  A missing certificate is MDM_E_CONFIG, "... is missing: "
+ * followed by hint (what to run).  *cert and *key owned; both NULL on
+ * failure.
+ */
+int mdm_state_identity(struct mdm_state *st, const char *stem,
+    const char *hint, X509 **cert, EVP_PKEY **key, struct mdm_err *e);
 
 /* The schema version (PRAGMA user_version) of the open database. */
 int mdm_state_schema_version(struct mdm_state *st, int *out,

@@ -89,27 +89,8 @@ static int
 load_identity(struct mdm_state *st, const char *stem, struct identity *id,
     struct mdm_err *e)
 {
-	char cert[PATH_MAX], key[PATH_MAX];
-
-	if (state_path(st, cert, sizeof(cert), e, stem, ".pem") == -1 ||
-	    state_path(st, key, sizeof(key), e, stem, ".key") == -1)
-		return -1;
-	if (!mdm_file_exists(cert))
-		return mdm_err_set(e, MDM_E_CONFIG, "%s is missing: run "
-		    "'mdm-certs init' first", cert);
-	if (mdm_x509_load_cert(cert, &id->cert, e) == -1)
-		return -1;
-	if (load_key_file(key, NULL, &id->key, e) == -1)
-		goto fail;
-	if (!mdm_x509_key_matches(id->cert, id->key)) {
-		mdm_err_set(e, MDM_E_CONFIG, "%s does not belong to %s", key,
-		    cert);
-		goto fail;
-	}
-	return 0;
-fail:
-	identity_release(id);
-	return -1;
+	return mdm_state_identity(st, stem, "run 'mdm-certs init' first",
+	    &id->cert, &id->key, e);
 }
 
 static int

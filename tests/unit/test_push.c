@@ -45,7 +45,7 @@ struct rec {
 	char id[64];
 	enum mdm_push_outcome o;
 	int status;
-	char reason[128];
+	char reason[MDM_ERR_MSG_MAX];
 };
 struct recs {
 	struct rec v[MAXREC];
