@@ -30,7 +30,7 @@ struct item {
 	enum mdm_push_outcome outcome;	/* or OUT_NONE */
 	int status;
 	int answered;			/* APNs gave an HTTP answer */
-	char reason[MDM_ERR_MSG_MAX];
+	char *reason;			/* owned; NULL: none (most pushes) */
 };
 
 /* One topic: its ids, its identity, its thread. */
@@ -192,6 +192,19 @@ item_release(struct item *it)
 	free(it->id);
 	free(it->token);
 	free(it->magic);
+	free(it->reason);
+}
+
+/*
+ * Keeps a copy of why (none for an empty one): a reason is rare, so an
+ * item carries a pointer, not a buffer, and 100,000 ids stay small.  Out
+ * of memory only loses the text.
+ */
+static void
+set_reason(struct item *it, const char *why)
+{
+	free(it->reason);
+	it->reason = why != NULL && *why != '\0' ? strdup(why) : NULL;
 }
 
 void
@@ -383,8 +396,7 @@ done_push(void *arg, const struct mdm_apns_push *ap,
 	it->status = r->status;
 	if (r->status != 0)
 		it->answered = 1;
-	snprintf(it->reason, sizeof(it->reason), "%s", r->reason[0] != '\0' ?
-	    r->reason : r->error);
+	set_reason(it, r->reason[0] != '\0' ? r->reason : r->error);
 	if (it->outcome != MDM_PUSH_RETRY) {
 		t->counted++;
 		pthread_mutex_lock(&t->p->lock);
@@ -402,7 +414,7 @@ mark_rest(struct topic *t, enum mdm_push_outcome o, const char *reason)
 	for (; t->cursor < t->ntodo; t->cursor++) {
 		it = &t->v[t->todo[t->cursor]];
 		it->outcome = o;
-		snprintf(it->reason, sizeof(it->reason), "%s", reason);
+		set_reason(it, reason);
 	}
 }
 
@@ -480,7 +492,7 @@ topic_main(void *arg)
 	for (i = 0; i < t->n; i++)
 		if (t->v[i].outcome == MDM_PUSH_TOPIC_FAILED) {
 			mdm_log_error("topic %s: %s", t->name,
-			    t->v[i].reason);
+			    t->v[i].reason != NULL ? t->v[i].reason : "failed");
 			break;
 		}
 out:
@@ -510,8 +522,8 @@ record_topic(struct mdm_push *p, struct topic *t, struct mdm_err *e)
 			if (inchunk == 0 && mdm_state_begin(p->st, e) == -1)
 				return -1;
 			if (mdm_state_enroll_push_result(p->st, it->id, now,
-			    it->status, it->reason[0] != '\0' ? it->reason :
-			    NULL, it->outcome == MDM_PUSH_TOKEN_DEAD, e) == -1 &&
+			    it->status, it->reason,
+			    it->outcome == MDM_PUSH_TOKEN_DEAD, e) == -1 &&
 			    e->code != MDM_E_NOINPUT)
 				goto fail;
 			if (++inchunk == MDM_PUSH_RECORD_CHUNK) {
@@ -520,8 +532,8 @@ record_topic(struct mdm_push *p, struct topic *t, struct mdm_err *e)
 				inchunk = 0;
 			}
 		}
-		if (report(p, it->id, it->outcome, it->status, it->reason,
-		    e) == -1)
+		if (report(p, it->id, it->outcome, it->status,
+		    it->reason != NULL ? it->reason : "", e) == -1)
 			goto fail;
 	}
 	if (inchunk > 0 && mdm_state_commit(p->st, e) == -1)
@@ -577,8 +589,7 @@ mdm_push_run(struct mdm_push *p, struct mdm_err *e)
 			mdm_log_error("%s", le.msg);
 			for (j = 0; j < t->n; j++) {
 				t->v[j].outcome = MDM_PUSH_NO_PUSH_CERT;
-				snprintf(t->v[j].reason,
-				    sizeof(t->v[j].reason), "%s", le.msg);
+				set_reason(&t->v[j], le.msg);
 			}
 			continue;
 		}
