@@ -348,6 +348,23 @@ out:
 	return rc;
 }
 
+int
+mdm_file_read_secret_line(const char *path, const char *what,
+    struct mdm_buf *out, struct mdm_err *e)
+{
+	size_t n;
+
+	if (mdm_file_read_private(path, out, e) == -1)
+		return -1;
+	n = strcspn((const char *)out->data, "\r\n");
+	OPENSSL_cleanse(out->data + n, out->len - n);
+	out->len = n;
+	if (n == 0)
+		return mdm_err_set(e, MDM_E_CONFIG, "%s: the %s is empty", path,
+		    what);
+	return 0;
+}
+
 static int
 mkdir_one(const char *path, mode_t mode, struct mdm_err *e)
 {

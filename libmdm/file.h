@@ -62,6 +62,15 @@ int mdm_file_read_private(const char *path, struct mdm_buf *out,
     struct mdm_err *e);
 
 /*
+ * A secret kept as the first line of a private file (a challenge, an HMAC
+ * key): mdm_file_read_private, then out holds the line without its end
+ * (it stops at CR, LF or NUL) and the rest of what was read is wiped.  An
+ * empty line is MDM_E_CONFIG, "PATH: the WHAT is empty".
+ */
+int mdm_file_read_secret_line(const char *path, const char *what,
+    struct mdm_buf *out, struct mdm_err *e);
+
+/*
  * mkdir -p: creates path and any missing parents.  Each directory it
  * creates gets exactly mode (chmod after mkdir: the umask can only have
  * narrowed it meanwhile); directories that already exist are left alone.

@@ -217,26 +217,6 @@ log:
 	mdm_scep_response_release(&resp);
 }
 
-/* The first line of a file, as the static challenge. */
-static int
-read_challenge_file(const char *path, struct mdm_buf *b, struct mdm_err *e)
-{
-	size_t n;
-
-	if (mdm_file_read_private(path, b, e) == -1)
-		return -1;
-	n = strcspn((const char *)b->data, "\r\n");
-	OPENSSL_cleanse(b->data + n, b->len - n);
-	b->len = n;
-	if (n == 0)
-		return mdm_err_set(e, MDM_E_CONFIG, "%s: the challenge is "
-		    "empty", path);
-	if (memchr(b->data, '\0', n) != NULL)
-		return mdm_err_set(e, MDM_E_CONFIG, "%s: the challenge holds "
-		    "a NUL byte", path);
-	return 0;
-}
-
 static const struct mdm_cli_opt serve_opts[] = {
 	{ "listen", 0, "addr:port", OPT_LISTEN,
 	    "listen here (default: " MDM_SCEP_DEFAULT_LISTEN "; :PORT = "
@@ -359,7 +339,8 @@ cmd_serve(struct mdm_cli *cli, int argc, char **argv)
 		goto fail;
 	}
 	if (chal_file != NULL) {
-		if (read_challenge_file(chal_file, &chal, &e) == -1)
+		if (mdm_file_read_secret_line(chal_file, "challenge",
+		    &chal, &e) == -1)
 			goto fail;
 		conf.policy.static_challenge = (const char *)chal.data;
 	}

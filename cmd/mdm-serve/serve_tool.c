@@ -320,23 +320,6 @@ fail:
 	return -1;
 }
 
-/* The first line of a private file, as the HMAC key. */
-static int
-read_hmac_key(const char *path, struct mdm_buf *b, struct mdm_err *e)
-{
-	size_t n;
-
-	if (mdm_file_read_private(path, b, e) == -1)
-		return -1;
-	n = strcspn((const char *)b->data, "\r\n");
-	OPENSSL_cleanse(b->data + n, b->len - n);
-	b->len = n;
-	if (n == 0)
-		return mdm_err_set(e, MDM_E_CONFIG, "%s: the key is empty",
-		    path);
-	return 0;
-}
-
 static int
 executable(const char *path)
 {
@@ -505,8 +488,8 @@ run(struct mdm_cli *cli, int argc, char **argv)
 		    "executable file (give its path)", sv.svc.token_exec);
 		goto fail;
 	}
-	if (o.hmac_file != NULL && read_hmac_key(o.hmac_file, &sv.hmac_key,
-	    &e) == -1)
+	if (o.hmac_file != NULL && mdm_file_read_secret_line(o.hmac_file,
+	    "key", &sv.hmac_key, &e) == -1)
 		goto fail;
 	/*
 	 * No mdm_crypto_init: nothing here needs the legacy provider, and

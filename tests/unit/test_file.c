@@ -282,6 +282,40 @@ test_read_private(void)
 	mdm_buf_release_secret(&b);
 }
 
+static void
+test_read_secret_line(void)
+{
+	struct mdm_buf b;
+	struct mdm_err e;
+
+	mdm_buf_init_secret(&b, 1024);
+	put(at("s1"), "s3cret\r\nsecond line\n", 0600);
+	ok(mdm_file_read_secret_line(at("s1"), "key", &b, &e) == 0,
+	    "secret line read");
+	is_str((const char *)b.data, "s3cret", "the first line, without CRLF");
+	is_int((long long)b.len, 6, "and its length");
+	mdm_buf_reset(&b);
+	put(at("s2"), "one-line-no-newline", 0600);
+	ok(mdm_file_read_secret_line(at("s2"), "key", &b, &e) == 0 &&
+	    strcmp((const char *)b.data, "one-line-no-newline") == 0,
+	    "a file without a newline");
+	mdm_buf_reset(&b);
+	put(at("s3"), "\nafter an empty line\n", 0600);
+	ok(mdm_file_read_secret_line(at("s3"), "challenge", &b, &e) == -1 &&
+	    e.code == MDM_E_CONFIG &&
+	    strstr(e.msg, "the challenge is empty") != NULL,
+	    "an empty first line: %s", e.msg);
+	mdm_buf_reset(&b);
+	put(at("s4"), "", 0600);
+	ok(mdm_file_read_secret_line(at("s4"), "key", &b, &e) == -1 &&
+	    e.code == MDM_E_CONFIG, "an empty file");
+	mdm_buf_reset(&b);
+	put(at("s5"), "open\n", 0644);
+	ok(mdm_file_read_secret_line(at("s5"), "key", &b, &e) == -1 &&
+	    e.code == MDM_E_PERM, "a readable-by-others file is refused");
+	mdm_buf_release_secret(&b);
+}
+
 /*
  * Ownership: root may read keys another user owns (it administers their
  * state directory); anyone else only their own.  Checked from a child
@@ -409,6 +443,7 @@ main(void)
 	test_write_fails_midway();
 	test_check_private();
 	test_read_private();
+	test_read_secret_line();
 	test_owner();
 	test_mkdir_exists_foreach();
 	return tap_done();
