@@ -170,11 +170,10 @@ identify(struct mdm_service *s, const struct mdm_service_request *q,
 		cert = q->tls_cert;
 		id->source = MDM_DEVAUTH_TLS;
 	} else if (q->signature != NULL) {
+		/* its errors name the header already */
 		if (mdm_devauth_from_signature_cached(s->certs, q->signature,
-		    q->body, q->len, &owned, e) == -1) {
-			mdm_err_prefix(e, "Mdm-Signature");
+		    q->body, q->len, &owned, e) == -1)
 			goto out;
-		}
 		cert = owned;
 		id->source = MDM_DEVAUTH_SIGNATURE;
 	} else if (s->cfg->cert_header != NULL && q->forwarded_cert != NULL) {
