@@ -707,7 +707,6 @@ mdm_scep_new(struct mdm_state *st, const struct mdm_scep_policy *p,
 {
 	static const struct mdm_scep_policy none;
 	struct mdm_scep *s = NULL;
-	struct mdm_err ie;
 	char msg[128];
 	size_t i;
 	int oom = 0, rc = -1, r;
@@ -722,8 +721,6 @@ mdm_scep_new(struct mdm_state *st, const struct mdm_scep_policy *p,
 		return mdm_err_set(e, MDM_E_USAGE, "scep policy: validity "
 		    "of 1 to 36500 days and a key size up to %d bits",
 		    RSA_MAX_BITS);
-	/* Legacy (single DES) is optional: without it DES is refused. */
-	mdm_crypto_init(&ie);
 	if (init_globals(e) == -1)
 		return -1;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -760,6 +757,11 @@ mdm_scep_new(struct mdm_state *st, const struct mdm_scep_policy *p,
 		goto out;
 	for (i = 0; i < C_COUNT; i++)
 		s->cipher[i] = EVP_CIPHER_fetch(NULL, ciphers[i].name, NULL);
+	/* Legacy (single DES) is optional: without it DES is refused. */
+	if (s->cipher[C_DES] == NULL && mdm_crypto_legacy_ctx() != NULL)
+		s->cipher[C_DES] = EVP_CIPHER_fetch(mdm_crypto_legacy_ctx(),
+		    ciphers[C_DES].name, NULL);
+	ERR_clear_error();
 	for (i = 0; i < MDM_ARRAY_LEN(digests); i++) {
 		if ((s->md[i] = EVP_MD_fetch(NULL, digests[i].name,
 		    NULL)) == NULL) {
@@ -1135,8 +1137,18 @@ decrypt_envelope(struct mdm_scep *s, struct req *r, struct mdm_err *e)
 		    "legacy provider, which is not available: use AES");
 		goto out;
 	}
+	/*
+	 * CMS_decrypt fetches the cipher from the envelope's library
+	 * context: single DES is read in the one that has it.
+	 */
+	if (r->cipher == C_DES && mdm_crypto_legacy_ctx() != NULL &&
+	    (env = CMS_ContentInfo_new_ex(mdm_crypto_legacy_ctx(),
+	    NULL)) == NULL) {
+		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "CMS_ContentInfo_new_ex");
+		goto out;
+	}
 	p = r->content;
-	if ((env = d2i_CMS_ContentInfo(NULL, &p, (long)r->content_len)) ==
+	if (d2i_CMS_ContentInfo(&env, &p, (long)r->content_len) ==
 	    NULL || p != r->content + r->content_len ||
 	    OBJ_obj2nid(CMS_get0_type(env)) != NID_pkcs7_enveloped) {
 		rc = refuse(r, FAIL_BAD_REQUEST, "pkcsPKIEnvelope is not an "

@@ -60,6 +60,29 @@ mdm_crypto_init(struct mdm_err *e)
 	return 0;
 }
 
+static CRYPTO_ONCE legacy_ctx_once = CRYPTO_ONCE_STATIC_INIT;
+static OSSL_LIB_CTX *legacy_ctx;
+
+static void
+make_legacy_ctx(void)
+{
+	if ((legacy_ctx = OSSL_LIB_CTX_new()) != NULL &&
+	    (OSSL_PROVIDER_load(legacy_ctx, "default") == NULL ||
+	    OSSL_PROVIDER_load(legacy_ctx, "legacy") == NULL)) {
+		OSSL_LIB_CTX_free(legacy_ctx);
+		legacy_ctx = NULL;
+	}
+	ERR_clear_error();
+}
+
+OSSL_LIB_CTX *
+mdm_crypto_legacy_ctx(void)
+{
+	if (!CRYPTO_THREAD_run_once(&legacy_ctx_once, make_legacy_ctx))
+		return NULL;
+	return legacy_ctx;
+}
+
 /*
  * PEM readers call this instead of prompting on the terminal: an
  * encrypted block in input that should not be encrypted fails cleanly.

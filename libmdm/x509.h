@@ -39,6 +39,15 @@
  */
 int mdm_crypto_init(struct mdm_err *e);
 
+/*
+ * A library context of its own with the default and legacy providers,
+ * for the rare request in single DES: a server reads it there, so it
+ * need not load legacy into the default context, which makes every
+ * certificate parse slower.  NULL when legacy cannot be loaded.
+ * Borrowed: it lives as long as the process.
+ */
+OSSL_LIB_CTX *mdm_crypto_legacy_ctx(void);
+
 enum mdm_x509_kind {
 	/*
 	 * basicConstraints critical CA:TRUE pathlen:0; keyUsage critical

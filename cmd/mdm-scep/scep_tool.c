@@ -1,8 +1,6 @@
 #include <sys/resource.h>
 
-#include <ctype.h>
 #include <limits.h>
-#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +14,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "scep.h"
+#include "scep_http.h"
 #include "scep_tool.h"
 #include "state.h"
 #include "x509.h"
@@ -25,16 +24,9 @@
 #define DEFAULT_RA_DAYS 730
 #define DEFAULT_CHALLENGE_TTL "1h"
 #define MAX_THREADS 64
-#define CHALLENGE_MAX 1024
 
 enum {
 	OPT_LISTEN = 256,
-	OPT_CHALLENGE,
-	OPT_CHALLENGE_FILE,
-	OPT_VALIDITY_DAYS,
-	OPT_MIN_KEY_BITS,
-	OPT_ALLOW_SUBJECT,
-	OPT_CSR_VERIFY_EXEC,
 	OPT_THREADS,
 	OPT_MAX_BODY,
 	OPT_TIMEOUT,
@@ -87,7 +79,7 @@ open_state(struct mdm_cli *cli, int need_ca, struct mdm_state **st,
 
 struct serve_conf {
 	const char *state_dir;
-	struct mdm_scep_policy policy;
+	struct mdm_scep_cli scep;
 };
 
 struct serve_ctx {
@@ -120,119 +112,32 @@ serve_thread_init(int index, void *arg, struct mdm_err *e)
 		return NULL;
 	}
 	if (mdm_state_open(conf->state_dir, 0, &c->st, e) == -1 ||
-	    mdm_scep_new(c->st, &conf->policy, &c->scep, e) == -1) {
+	    mdm_scep_new(c->st, &conf->scep.policy, &c->scep, e) == -1) {
 		serve_thread_fini(c, arg);
 		return NULL;
 	}
 	return c;
 }
 
-/* The classic NDES/Cisco path, so clients configured for it work too. */
-static int
-is_scep_path(const char *path)
-{
-	return strcmp(path, "/scep") == 0 || strcmp(path, "/scep/") == 0 ||
-	    strcmp(path, "/cgi-bin/pkiclient.exe") == 0;
-}
-
-static void
-reply_text(struct mdm_http_request *r, int status, const char *text)
-{
-	mdm_http_reply(r, status, "text/plain; charset=utf-8", text,
-	    strlen(text), NULL);
-}
-
-/* Log values come from the client: keep them short and on one line. */
-static void
-log_safe(const char *s, char out[64])
-{
-	size_t i;
-
-	if (s == NULL || *s == '\0') {
-		snprintf(out, 64, "-");
-		return;
-	}
-	for (i = 0; i < 63 && s[i] != '\0'; i++)
-		out[i] = isgraph((unsigned char)s[i]) ? s[i] : '?';
-	out[i] = '\0';
-}
-
 static void
 serve_request(struct mdm_http_request *r, void *ctx, void *arg)
 {
 	struct serve_ctx *c = ctx;
-	struct mdm_scep_response resp;
-	struct mdm_err e = { 0 };
-	const char *method = mdm_http_request_method(r);
-	const char *op = NULL, *msg, *outcome, *serial = "-";
-	const unsigned char *body;
-	char op_log[64];
-	long long t0 = mdm_log_clock_us();
-	size_t len;
-	int status;
+	static const char text[] = "not found: SCEP is served at /scep\n";
 
 	(void)arg;
-	mdm_scep_response_init(&resp);
-	if (!is_scep_path(mdm_http_request_path(r))) {
-		reply_text(r, status = 404, "not found: SCEP is served at "
-		    "/scep\n");
-		outcome = "not-found";
-		goto log;
-	}
-	if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
-		mdm_http_add_header(r, "Allow", "GET, POST", NULL);
-		reply_text(r, status = 405, "method not allowed: use GET or "
-		    "POST\n");
-		outcome = "method";
-		goto log;
-	}
-	if ((op = mdm_http_request_param(r, "operation")) == NULL ||
-	    *op == '\0') {
-		reply_text(r, status = 400, "missing operation= parameter\n");
-		outcome = "invalid";
-		goto log;
-	}
-	msg = mdm_http_request_param(r, "message");
-	body = mdm_http_request_body(r, &len);
-	if (mdm_scep_handle(c->scep, method, op, msg, body, len, &resp,
-	    &e) == -1) {
-		log_safe(op, op_log);
-		mdm_log_error("%s %s from %s: %s", method, op_log,
-		    mdm_http_request_peer(r), e.msg);
-	}
-	status = resp.http_status;
-	outcome = resp.outcome != NULL ? resp.outcome : "-";
-	if (resp.serial[0] != '\0')
-		serial = resp.serial;
-	/* A busy database clears up in a moment. */
-	if (status == 503)
-		mdm_http_add_header(r, "Retry-After", "1", NULL);
-	mdm_http_reply(r, status, resp.content_type, resp.body.data,
-	    resp.body.len, NULL);
-log:
-	log_safe(op, op_log);
-	mdm_log_debug("%s %s %s %s serial=%s status=%d %lldus",
-	    mdm_http_request_peer(r), method, op_log, outcome, serial, status,
-	    mdm_log_clock_us() - t0);
-	mdm_scep_response_release(&resp);
+	if (mdm_scep_http_path(mdm_http_request_path(r)))
+		mdm_scep_http_handle(c->scep, r);
+	else
+		mdm_http_reply(r, 404, "text/plain; charset=utf-8", text,
+		    sizeof(text) - 1, NULL);
 }
 
 static const struct mdm_cli_opt serve_opts[] = {
 	{ "listen", 0, "addr:port", OPT_LISTEN,
 	    "listen here (default: " MDM_SCEP_DEFAULT_LISTEN "; :PORT = "
 	    "every address)" },
-	{ "challenge", 0, "secret", OPT_CHALLENGE,
-	    "static challenge password (visible in ps: prefer the file)" },
-	{ "challenge-file", 0, "file", OPT_CHALLENGE_FILE,
-	    "read the static challenge from the first line of file (0600)" },
-	{ "validity-days", 0, "n", OPT_VALIDITY_DAYS,
-	    "validity of issued certificates (default: 365)" },
-	{ "min-key-bits", 0, "n", OPT_MIN_KEY_BITS,
-	    "smallest RSA key accepted (default: 2048)" },
-	{ "allow-subject", 0, "regex", OPT_ALLOW_SUBJECT,
-	    "issue only to subjects matching this extended regex" },
-	{ "csr-verify-exec", 0, "prog", OPT_CSR_VERIFY_EXEC,
-	    "run prog with the CSR on stdin; exit 0 allows it" },
+	MDM_SCEP_CLI_OPTS,
 	{ "threads", 0, "n", OPT_THREADS,
 	    "worker threads (default: the number of CPUs)" },
 	{ "max-body", 0, "bytes", OPT_MAX_BODY,
@@ -252,97 +157,66 @@ cmd_serve(struct mdm_cli *cli, int argc, char **argv)
 	struct mdm_http_server *srv = NULL;
 	struct mdm_state *st = NULL;
 	struct mdm_err e = { 0 };
-	struct mdm_buf chal;
-	const char *listen_addr = MDM_SCEP_DEFAULT_LISTEN, *chal_file = NULL;
+	const char *listen_addr = MDM_SCEP_DEFAULT_LISTEN;
 	const char *port_file = NULL, *arg;
-	long long v, timeout = 30, threads = 0;
+	long long timeout = 30, threads = 0;
 	long long max_body = MDM_SCEP_MAX_MESSAGE;
-	regex_t re;
 	int ch, sig, rc = MDM_EX_OK;
 
 	memset(&conf, 0, sizeof(conf));
-	mdm_buf_init(&chal, CHALLENGE_MAX);
+	mdm_scep_cli_init(&conf.scep);
 	while ((ch = mdm_cli_getopt(cli, argc, argv, serve_opts, &arg)) !=
 	    MDM_CLI_DONE) {
+		switch (mdm_scep_cli_opt(&conf.scep, ch, arg, &e)) {
+		case 1:
+			continue;
+		case -1:
+			rc = mdm_cli_usage(cli, "%s", e.msg);
+			goto out;
+		}
 		switch (ch) {
 		case OPT_LISTEN:
 			listen_addr = arg;
 			break;
-		case OPT_CHALLENGE:
-			conf.policy.static_challenge = arg;
-			break;
-		case OPT_CHALLENGE_FILE:
-			chal_file = arg;
-			break;
-		case OPT_VALIDITY_DAYS:
-			if (mdm_cli_parse_int(arg, 1, 36500, &v, &e) == -1)
-				return mdm_cli_usage(cli, "--validity-days: "
-				    "%s", e.msg);
-			conf.policy.validity_days = (int)v;
-			break;
-		case OPT_MIN_KEY_BITS:
-			if (mdm_cli_parse_int(arg, 1024, 16384, &v, &e) == -1)
-				return mdm_cli_usage(cli, "--min-key-bits: %s",
-				    e.msg);
-			conf.policy.min_key_bits = (int)v;
-			break;
-		case OPT_ALLOW_SUBJECT:
-			if (regcomp(&re, arg, REG_EXTENDED | REG_NOSUB) != 0)
-				return mdm_cli_usage(cli, "--allow-subject: "
-				    "'%s' is not an extended regular "
-				    "expression", arg);
-			regfree(&re);
-			conf.policy.subject_pattern = arg;
-			break;
-		case OPT_CSR_VERIFY_EXEC:
-			conf.policy.csr_verify_exec = arg;
-			break;
 		case OPT_THREADS:
 			if (mdm_cli_parse_int(arg, 1, MAX_THREADS, &threads,
-			    &e) == -1)
-				return mdm_cli_usage(cli, "--threads: %s",
-				    e.msg);
+			    &e) == -1) {
+				rc = mdm_cli_usage(cli, "--threads: %s", e.msg);
+				goto out;
+			}
 			break;
 		case OPT_MAX_BODY:
 			if (mdm_cli_parse_size(arg, 4096, MDM_SCEP_MAX_MESSAGE,
-			    &max_body, &e) == -1)
-				return mdm_cli_usage(cli, "--max-body: %s",
+			    &max_body, &e) == -1) {
+				rc = mdm_cli_usage(cli, "--max-body: %s",
 				    e.msg);
+				goto out;
+			}
 			break;
 		case OPT_TIMEOUT:
 			if (mdm_cli_parse_duration(arg, &timeout, &e) == -1 ||
-			    timeout < 1 || timeout > 3600)
-				return mdm_cli_usage(cli, "--timeout: '%s' is "
+			    timeout < 1 || timeout > 3600) {
+				rc = mdm_cli_usage(cli, "--timeout: '%s' is "
 				    "not a duration from 1s to 1h", arg);
+				goto out;
+			}
 			break;
 		case OPT_PORT_FILE:
 			port_file = arg;
 			break;
 		default:
-			return cli->status;
+			rc = cli->status;
+			goto out;
 		}
 	}
-	if (cli->optind != argc)
-		return mdm_cli_usage(cli, "serve takes no operands");
-	if (conf.policy.static_challenge != NULL && chal_file != NULL)
-		return mdm_cli_usage(cli, "--challenge and --challenge-file "
-		    "exclude each other");
-	if (conf.policy.static_challenge != NULL &&
-	    *conf.policy.static_challenge == '\0')
-		return mdm_cli_usage(cli, "--challenge: the secret is empty");
-	if (conf.policy.csr_verify_exec != NULL &&
-	    (strchr(conf.policy.csr_verify_exec, '/') == NULL ||
-	    access(conf.policy.csr_verify_exec, X_OK) == -1)) {
-		mdm_err_set(&e, MDM_E_CONFIG, "--csr-verify-exec: '%s' is not "
-		    "an executable file (give its path)",
-		    conf.policy.csr_verify_exec);
-		goto fail;
+	if (cli->optind != argc) {
+		rc = mdm_cli_usage(cli, "serve takes no operands");
+		goto out;
 	}
-	if (chal_file != NULL) {
-		if (mdm_file_read_secret_line(chal_file, "challenge",
-		    &chal, &e) == -1)
-			goto fail;
-		conf.policy.static_challenge = (const char *)chal.data;
+	if (mdm_scep_cli_finish(&conf.scep, &e) == -1) {
+		rc = e.code == MDM_E_USAGE ? mdm_cli_usage(cli, "%s", e.msg) :
+		    mdm_cli_fail(cli, &e);
+		goto out;
 	}
 	/* A state that is not set up fails here, before the port opens. */
 	if (open_state(cli, 1, &st, &e) == -1)
@@ -369,8 +243,8 @@ cmd_serve(struct mdm_cli *cli, int argc, char **argv)
 	mdm_log_info("listening on %s (SCEP at /scep, %d thread%s%s)",
 	    mdm_http_server_address(srv), mdm_http_server_threads(srv),
 	    mdm_http_server_threads(srv) > 1 ? "s" : "",
-	    conf.policy.static_challenge == NULL ? "; one-time challenges "
-	    "only" : "");
+	    conf.scep.policy.static_challenge == NULL ? "; one-time "
+	    "challenges only" : "");
 	sig = mdm_http_server_wait(srv);
 	mdm_log_info("stopped%s", sig == SIGTERM ? " (SIGTERM)" :
 	    sig == SIGINT ? " (SIGINT)" : "");
@@ -380,7 +254,7 @@ fail:
 out:
 	mdm_http_server_free(srv);
 	mdm_state_close(st);
-	mdm_buf_release_secret(&chal);
+	mdm_scep_cli_release(&conf.scep);
 	return rc;
 }
 

@@ -15,6 +15,8 @@
 #include "file.h"
 #include "http_server.h"
 #include "log.h"
+#include "scep.h"
+#include "scep_http.h"
 #include "seal.h"
 #include "serve_tool.h"
 #include "service.h"
@@ -45,6 +47,7 @@ enum {
 	OPT_MAX_BODY,
 	OPT_TIMEOUT,
 	OPT_PORT_FILE,
+	OPT_NO_SCEP,
 };
 
 struct serve {
@@ -52,6 +55,8 @@ struct serve {
 	struct mdm_service_config svc;
 	X509 *ca;
 	unsigned char seal_key[MDM_SEAL_KEY_LEN];
+	struct mdm_scep_cli scep;	/* its policy flags */
+	int no_scep;
 	/* webhooks */
 	const char *webhook_url;
 	struct mdm_buf hmac_key;
@@ -65,6 +70,7 @@ struct serve {
 struct worker {
 	struct mdm_state *st;
 	struct mdm_service *svc;
+	struct mdm_scep *scep;		/* NULL with --no-scep */
 };
 
 static void
@@ -76,6 +82,7 @@ worker_fini(void *p, void *arg)
 	if (w == NULL)
 		return;
 	mdm_service_free(w->svc);
+	mdm_scep_free(w->scep);
 	mdm_state_close(w->st);
 	free(w);
 }
@@ -92,7 +99,9 @@ worker_init(int index, void *arg, struct mdm_err *e)
 		return NULL;
 	}
 	if (mdm_state_open(sv->state_dir, 0, &w->st, e) == -1 ||
-	    mdm_service_new(w->st, &sv->svc, &w->svc, e) == -1) {
+	    mdm_service_new(w->st, &sv->svc, &w->svc, e) == -1 ||
+	    (!sv->no_scep && mdm_scep_new(w->st, &sv->scep.policy, &w->scep,
+	    e) == -1)) {
 		worker_fini(w, arg);
 		return NULL;
 	}
@@ -125,6 +134,10 @@ handle(struct mdm_http_request *r, void *ctx, void *arg)
 	char id[128], reason[MDM_ERR_MSG_MAX];
 	long long t0 = mdm_log_clock_us();
 
+	if (w->scep != NULL && mdm_scep_http_path(mdm_http_request_path(r))) {
+		mdm_scep_http_handle(w->scep, r);
+		return;
+	}
 	memset(&q, 0, sizeof(q));
 	q.method = mdm_http_request_method(r);
 	q.path = mdm_http_request_path(r);
@@ -348,6 +361,9 @@ static const struct mdm_cli_opt serve_opts[] = {
 	    "POST MicroMDM-style events here, from a durable outbox" },
 	{ "webhook-hmac-key-file", 0, "file", OPT_WEBHOOK_HMAC_KEY_FILE,
 	    "sign events with this key (X-Hmac-Signature)" },
+	{ "no-scep", 0, NULL, OPT_NO_SCEP,
+	    "do not serve SCEP at /scep (mdm-scep serves it)" },
+	MDM_SCEP_CLI_OPTS,
 	{ "threads", 0, "n", OPT_THREADS,
 	    "worker threads (default: the number of CPUs)" },
 	{ "max-body", 0, "bytes", OPT_MAX_BODY,
@@ -379,6 +395,12 @@ parse_opts(struct mdm_cli *cli, int argc, char **argv, struct opts *o,
 
 	while ((ch = mdm_cli_getopt(cli, argc, argv, serve_opts, &arg)) !=
 	    MDM_CLI_DONE) {
+		switch (mdm_scep_cli_opt(&sv->scep, ch, arg, &e)) {
+		case 1:
+			continue;
+		case -1:
+			return mdm_cli_usage(cli, "%s", e.msg);
+		}
 		switch (ch) {
 		case OPT_LISTEN:
 			o->listen = arg;
@@ -442,6 +464,9 @@ parse_opts(struct mdm_cli *cli, int argc, char **argv, struct opts *o,
 		case OPT_PORT_FILE:
 			o->port_file = arg;
 			break;
+		case OPT_NO_SCEP:
+			sv->no_scep = 1;
+			break;
 		default:
 			return -1;
 		}
@@ -454,6 +479,16 @@ parse_opts(struct mdm_cli *cli, int argc, char **argv, struct opts *o,
 	if (o->hmac_file != NULL && sv->webhook_url == NULL)
 		return mdm_cli_usage(cli, "--webhook-hmac-key-file needs "
 		    "--webhook-url");
+	/* The challenge stays: the enrollment profile hands it out. */
+	if (sv->no_scep && (sv->scep.policy.validity_days != 0 ||
+	    sv->scep.policy.min_key_bits != 0 ||
+	    sv->scep.policy.subject_pattern != NULL ||
+	    sv->scep.policy.csr_verify_exec != NULL))
+		return mdm_cli_usage(cli, "--no-scep excludes the SCEP "
+		    "issuing options");
+	if (mdm_scep_cli_finish(&sv->scep, &e) == -1)
+		return e.code == MDM_E_USAGE ? mdm_cli_usage(cli, "%s", e.msg) :
+		    mdm_cli_fail(cli, &e);
 	return 0;
 }
 
@@ -476,6 +511,7 @@ run(struct mdm_cli *cli, int argc, char **argv)
 	o.max_body = 8LL << 20;
 	o.timeout = 30;
 	mdm_buf_init_secret(&sv.hmac_key, HMAC_KEY_MAX);
+	mdm_scep_cli_init(&sv.scep);
 	pthread_mutex_init(&sv.lock, NULL);
 	pthread_cond_init(&sv.wake, NULL);
 	if ((rc = parse_opts(cli, argc, argv, &o, &sv)) != 0) {
@@ -534,8 +570,9 @@ run(struct mdm_cli *cli, int argc, char **argv)
 	    mdm_http_server_start(srv, &e) == -1)
 		goto fail;
 	mdm_log_info("listening on %s (%s; check-in at /mdm/checkin, "
-	    "commands at /mdm/connect, both at /mdm)%s%s",
+	    "commands at /mdm/connect, both at /mdm%s)%s%s",
 	    mdm_http_server_address(srv), tls != NULL ? "TLS" : "plain HTTP",
+	    sv.no_scep ? "" : "; SCEP at /scep",
 	    sv.webhook_url != NULL ? "; webhooks to " : "",
 	    sv.webhook_url != NULL ? sv.webhook_url : "");
 	sig = mdm_http_server_wait(srv);
@@ -553,6 +590,7 @@ out:
 	X509_free(sv.ca);
 	OPENSSL_cleanse(sv.seal_key, sizeof(sv.seal_key));
 	mdm_buf_release_secret(&sv.hmac_key);
+	mdm_scep_cli_release(&sv.scep);
 	pthread_cond_destroy(&sv.wake);
 	pthread_mutex_destroy(&sv.lock);
 	return rc;
@@ -564,7 +602,11 @@ const struct mdm_cli_tool mdm_serve_tool = {
 	    "delivery and results, with webhooks",
 	.synopsis = "[--listen addr:port] [--no-tls | --tls-cert file "
 	    "--tls-key file] [--cert-header name] [--user-auth-zero-challenge] "
-	    "[--token-exec prog] [--dm-url url] [--webhook-url url "
+	    "[--token-exec prog] [--dm-url url] [--challenge secret | "
+	    "--challenge-file file] [--no-scep | [--validity-days n] "
+	    "[--min-key-bits n] [--allow-subject regex] "
+	    "[--csr-verify-exec prog]] "
+	    "[--webhook-url url "
 	    "[--webhook-hmac-key-file file]] [--threads n] [--max-body bytes] "
 	    "[--timeout duration] [--port-file file]",
 	.opts = serve_opts,

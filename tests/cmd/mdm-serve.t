@@ -482,19 +482,20 @@ report - "$T/b/idle1" -H "X-Client-Cert: :$(base64 -w0 "$T/dev/evil.der"):"
 status 400 "a forwarded certificate from an unknown CA"
 stop "$SPID"
 
-# ---- a real renewal: enrolled through mdm-scep, renewed by scepclient ----
+# ---- a real renewal: scepclient enrolls and renews at mdm-serve's /scep ----
+# scepclient sends single DES: this also shows the SCEP mount reads it
+# without the legacy provider loaded process-wide.
 if command -v scepclient >/dev/null 2>&1; then
-	start scep mdm-scep serve --listen 127.0.0.1:0 --port-file "$T/scep.port" \
-		--challenge s3cret
-	SCEPPID=$SPID
-	SURL="http://127.0.0.1:$PORT/scep"
+	serve renew --no-tls --challenge s3cret
+	SURL="$URL/scep"
 	mkdir -p "$T/sc"
 	openssl genrsa -traditional -out "$T/sc/key.pem" 2048 2>/dev/null
-	expect 0 "scepclient enrolls" scepclient -server-url "$SURL" \
+	expect 0 "scepclient enrolls at /scep" scepclient -server-url "$SURL" \
 		-private-key "$T/sc/key.pem" -challenge s3cret -cn renewer
+	check "the certificate chains to our CA" \
+		openssl verify -CAfile "$S/ca/ca.pem" "$T/sc/client.pem"
 	cp "$T/sc/client.pem" "$T/dev/sc1.pem"
 	cp "$T/sc/key.pem" "$T/dev/sc1.key"
-	serve renew --no-tls
 	plist "$T/b/authr" MessageType=Authenticate UDID=RENEW-1 Topic=com.apple.mgmt.test
 	checkin sc1 "$T/b/authr"
 	status 200 "the SCEP identity enrolls"
@@ -509,10 +510,17 @@ if command -v scepclient >/dev/null 2>&1; then
 	check "and bound" test "$(sql "SELECT cert_hash FROM enrollments WHERE id = 'RENEW-1'")" = "$(hash_of sc2)"
 	report sc1 "$T/b/idler"
 	status 400 "the old one is not"
+	mkdir -p "$T/sc3"
+	openssl genrsa -traditional -out "$T/sc3/key.pem" 2048 2>/dev/null
+	expect 1 "a wrong challenge is refused" scepclient -server-url "$SURL" \
+		-private-key "$T/sc3/key.pem" -challenge wrong -cn other
 	stop "$SPID"
-	stop "$SCEPPID"
+	serve noscep --no-tls --no-scep
+	code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/scep?operation=GetCACaps")
+	check "--no-scep: /scep is not served" test "$code" != 200
+	stop "$SPID"
 else
-	skip 7 "scepclient is not installed"
+	skip 10 "scepclient is not installed"
 fi
 
 # ---- webhooks: the receiver is down, then comes back ----
