@@ -33,16 +33,25 @@ struct item {
 	char *reason;			/* owned; NULL: none (most pushes) */
 };
 
-/* One topic: its ids, its identity, its thread. */
+/*
+ * One topic: the ids of this window, its identity, its connection (kept
+ * from one window to the next), its thread.
+ */
 struct topic {
 	char *name;			/* owned */
 	struct item *v;			/* owned */
 	size_t n, alloc;
 	size_t *todo;			/* owned: indexes of this round */
-	size_t ntodo, cursor;
+	size_t ntodo, cursor, todo_alloc;
 	X509 *cert;			/* owned */
 	EVP_PKEY *key;			/* owned */
-	int unreachable;		/* never reached the server */
+	int loaded;			/* identity read (or failed) */
+	char *no_cert;			/* owned: why there is no identity */
+	char *fatal;			/* owned: why APNs refused the topic */
+	struct mdm_apns *apns;		/* owned; NULL until needed */
+	int tried;			/* pushed in some window */
+	int reached;			/* APNs answered some push */
+	int transport_failed;		/* some window lost the server */
 	size_t counted;			/* ids added to p->done */
 	pthread_t tid;
 	int started;
@@ -54,6 +63,8 @@ struct mdm_push {
 	struct mdm_push_config cfg;	/* strings borrowed */
 	struct topic *topics;		/* owned */
 	size_t ntopics;
+	size_t held;			/* targets in this window */
+	unsigned long long taken;	/* targets pushed, every window */
 	pthread_mutex_t lock;
 	unsigned long long done;	/* under lock: pushes judged */
 	size_t finished;		/* under lock: topics done */
@@ -220,6 +231,9 @@ mdm_push_free(struct mdm_push *p)
 		free(p->topics[i].v);
 		free(p->topics[i].todo);
 		free(p->topics[i].name);
+		free(p->topics[i].no_cert);
+		free(p->topics[i].fatal);
+		mdm_apns_free(p->topics[i].apns);
 		X509_free(p->topics[i].cert);
 		EVP_PKEY_free(p->topics[i].key);
 	}
@@ -304,23 +318,62 @@ add_target(struct mdm_push *p, const struct mdm_state_enrollment *en,
 		goto oom;
 	}
 	t->n++;
+	p->held++;
 	return 0;
 oom:
 	return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
 }
 
+static int flush(struct mdm_push *, struct mdm_err *);
+
+/* One page of a filter: its targets and the id to go on after. */
+struct page {
+	struct mdm_push *p;
+	int64_t rows;
+	char last[512];
+};
+
 static int
 add_each(const struct mdm_state_enrollment *en, void *arg,
     struct mdm_err *e)
 {
-	return add_target(arg, en, e);
+	struct page *pg = arg;
+
+	pg->rows++;
+	snprintf(pg->last, sizeof(pg->last), "%s", en->id);
+	return add_target(pg->p, en, e);
 }
 
+/*
+ * A page at a time, so no more than a window of enrollments is ever
+ * held, and the database is written (push results) only between pages,
+ * never under a running SELECT.
+ */
 int
 mdm_push_add_filter(struct mdm_push *p,
     const struct mdm_state_enroll_filter *f, struct mdm_err *e)
 {
-	return mdm_state_enroll_foreach(p->st, f, add_each, p, e);
+	struct mdm_state_enroll_filter pf = { 0 };
+	struct page pg;
+	char after[sizeof(pg.last)];
+
+	if (f != NULL)
+		pf = *f;
+	pf.limit = MDM_PUSH_WINDOW;
+	pf.after_id = NULL;
+	for (;;) {
+		memset(&pg, 0, sizeof(pg));
+		pg.p = p;
+		if (mdm_state_enroll_foreach(p->st, &pf, add_each, &pg,
+		    e) == -1)
+			return -1;
+		if (pg.rows < MDM_PUSH_WINDOW)
+			return 0;
+		snprintf(after, sizeof(after), "%s", pg.last);
+		pf.after_id = after;
+		if (p->held >= MDM_PUSH_WINDOW && flush(p, e) == -1)
+			return -1;
+	}
 }
 
 int
@@ -340,6 +393,8 @@ mdm_push_add(struct mdm_push *p, const char *key, struct mdm_err *e)
 	}
 	rc = add_target(p, &en, e);
 	mdm_state_enrollment_release(&en);
+	if (rc == 0 && p->held >= MDM_PUSH_WINDOW)
+		rc = flush(p, e);
 	return rc;
 }
 
@@ -435,21 +490,29 @@ backoff(int round)
 }
 
 /*
- * One topic's pushes: a first round over every id, then up to
- * MDM_PUSH_RETRY_ROUNDS more over those that came back RETRY.  A fatal
- * topic or a server that cannot be reached ends it: the client already
- * retried connecting, with backoff, before saying so.
+ * One topic's pushes of this window: a first round over every id, then
+ * up to MDM_PUSH_RETRY_ROUNDS more over those that came back RETRY.  A
+ * fatal topic ends it, and every later window; a server that cannot be
+ * reached ends it (the client already retried connecting, with backoff,
+ * before saying so), and the next window connects afresh.
  */
 static void *
 topic_main(void *arg)
 {
 	struct topic *t = arg;
 	struct mdm_apns_config cfg;
-	struct mdm_apns *a = NULL;
 	struct mdm_err e = { 0 };
 	size_t i, n;
-	int round, answered = 0;
+	int round;
 
+	for (i = 0; i < t->n; i++)
+		t->todo[i] = i;
+	t->ntodo = t->n;
+	t->cursor = 0;
+	if (t->fatal != NULL) {
+		mark_rest(t, MDM_PUSH_TOPIC_FAILED, t->fatal);
+		goto out;
+	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.host = t->p->cfg.host;
 	cfg.port = t->p->cfg.port;
@@ -458,24 +521,22 @@ topic_main(void *arg)
 	cfg.key = t->key;
 	cfg.ca_file = t->p->cfg.ca_file;
 	cfg.max_streams = t->p->cfg.max_streams;
-	for (i = 0; i < t->n; i++)
-		t->todo[i] = i;
-	t->ntodo = t->n;
-	t->cursor = 0;
-	if (mdm_apns_new(&cfg, &a, &e) == -1) {
+	if (t->apns == NULL && mdm_apns_new(&cfg, &t->apns, &e) == -1) {
+		t->fatal = strdup(e.msg);
 		mark_rest(t, MDM_PUSH_TOPIC_FAILED, e.msg);
 		goto out;
 	}
 	for (round = 0;; round++) {
-		if (mdm_apns_run(a, next_push, done_push, t, &e) == -1) {
-			for (i = 0; i < t->n && !answered; i++)
-				answered = t->v[i].answered;
-			if (e.code == MDM_E_CONFIG)
+		if (mdm_apns_run(t->apns, next_push, done_push, t, &e) == -1) {
+			if (e.code == MDM_E_CONFIG) {
+				t->fatal = strdup(e.msg);
 				mark_rest(t, MDM_PUSH_TOPIC_FAILED, e.msg);
-			else {
+			} else {
 				mark_rest(t, MDM_PUSH_RETRY, e.msg);
-				t->unreachable = !answered;
+				t->transport_failed = 1;
 			}
+			mdm_apns_free(t->apns);
+			t->apns = NULL;
 			break;
 		}
 		for (i = n = 0; i < t->ntodo; i++)
@@ -489,14 +550,11 @@ topic_main(void *arg)
 		t->cursor = 0;
 		backoff(round);
 	}
-	for (i = 0; i < t->n; i++)
-		if (t->v[i].outcome == MDM_PUSH_TOPIC_FAILED) {
-			mdm_log_error("topic %s: %s", t->name,
-			    t->v[i].reason != NULL ? t->v[i].reason : "failed");
-			break;
-		}
+	if (t->fatal != NULL)
+		mdm_log_error("topic %s: %s", t->name, t->fatal);
 out:
-	mdm_apns_free(a);
+	for (i = 0; i < t->n && !t->reached; i++)
+		t->reached = t->v[i].answered;
 	pthread_mutex_lock(&t->p->lock);
 	/* Those still to retry, or never sent, are done now too. */
 	t->p->done += t->n - t->counted;
@@ -544,8 +602,21 @@ fail:
 	return -1;
 }
 
+/* Empties a topic's window; what the items held is reported by now. */
 static void
-wait_topics(struct mdm_push *p, unsigned long long total)
+topic_clear(struct topic *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		item_release(&t->v[i]);
+	t->n = 0;
+	t->ntodo = t->cursor = t->counted = 0;
+	t->started = 0;
+}
+
+static void
+wait_topics(struct mdm_push *p)
 {
 	struct timespec ts = { 0, 100 * 1000000L };
 	unsigned long long done;
@@ -559,7 +630,7 @@ wait_topics(struct mdm_push *p, unsigned long long total)
 		finished = p->finished;
 		pthread_mutex_unlock(&p->lock);
 		if (p->cfg.progress != NULL)
-			p->cfg.progress(p->cfg.arg, done, total);
+			p->cfg.progress(p->cfg.arg, done, p->taken);
 		if (finished == started)
 			break;
 		nanosleep(&ts, NULL);
@@ -569,38 +640,65 @@ wait_topics(struct mdm_push *p, unsigned long long total)
 			pthread_join(p->topics[i].tid, NULL);
 }
 
-int
-mdm_push_run(struct mdm_push *p, struct mdm_err *e)
+/* The identity of a topic, read once a run; a failure is kept. */
+static void
+topic_load(struct mdm_push *p, struct topic *t)
 {
-	struct mdm_err le;
+	struct mdm_err le = { 0 };
+
+	if (t->loaded)
+		return;
+	t->loaded = 1;
+	if (load_identity(p->st, t, &le) == 0)
+		return;
+	mdm_log_error("%s", le.msg);
+	t->no_cert = strdup(le.msg);
+}
+
+/* Room for a round's indexes: a window's worth at most. */
+static int
+todo_reserve(struct topic *t, struct mdm_err *e)
+{
+	size_t *v;
+
+	if (t->todo_alloc >= t->n)
+		return 0;
+	if ((v = reallocarray(t->todo, t->n, sizeof(*v))) == NULL)
+		return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
+	t->todo = v;
+	t->todo_alloc = t->n;
+	return 0;
+}
+
+/*
+ * Pushes the targets held, one thread a topic, then records and reports
+ * each and lets them go: the window is empty again.
+ */
+static int
+flush(struct mdm_push *p, struct mdm_err *e)
+{
 	struct topic *t;
-	unsigned long long total = 0;
 	size_t i, j;
 	int rc = 0, err;
 
-	/* A second run would push and report every target again. */
-	if (p->ran)
-		return mdm_err_set(e, MDM_E_USAGE, "push: run twice");
-	p->ran = 1;
-	for (i = 0; i < p->ntopics; i++) {
+	p->finished = 0;
+	for (i = 0; i < p->ntopics && rc == 0; i++) {
 		t = &p->topics[i];
-		memset(&le, 0, sizeof(le));
-		if (load_identity(p->st, t, &le) == -1) {
-			mdm_log_error("%s", le.msg);
+		if (t->n == 0)
+			continue;
+		topic_load(p, t);
+		if (t->no_cert != NULL) {
 			for (j = 0; j < t->n; j++) {
 				t->v[j].outcome = MDM_PUSH_NO_PUSH_CERT;
-				set_reason(&t->v[j], le.msg);
+				set_reason(&t->v[j], t->no_cert);
 			}
 			continue;
 		}
-		if ((t->todo = calloc(t->n, sizeof(*t->todo))) == NULL)
-			return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
-		total += t->n;
-	}
-	for (i = 0; i < p->ntopics; i++) {
-		t = &p->topics[i];
-		if (t->todo == NULL)
-			continue;
+		if (todo_reserve(t, e) == -1) {
+			rc = -1;
+			break;
+		}
+		p->taken += t->n;
 		if ((err = pthread_create(&t->tid, NULL, topic_main, t)) != 0) {
 			mdm_err_set_sys(e, MDM_E_SOFTWARE, err,
 			    "pthread_create");
@@ -608,16 +706,40 @@ mdm_push_run(struct mdm_push *p, struct mdm_err *e)
 			break;
 		}
 		t->started = 1;
-		p->stats.topics_tried++;
+		if (!t->tried) {
+			t->tried = 1;
+			p->stats.topics_tried++;
+		}
 	}
-	wait_topics(p, total);
-	if (rc == -1)
+	wait_topics(p);
+	for (i = 0; i < p->ntopics; i++) {
+		t = &p->topics[i];
+		if (rc == 0 && t->n > 0 && record_topic(p, t, e) == -1)
+			rc = -1;
+		topic_clear(t);
+	}
+	p->held = 0;
+	return rc;
+}
+
+int
+mdm_push_run(struct mdm_push *p, struct mdm_err *e)
+{
+	struct topic *t;
+	size_t i;
+
+	/* A second run would push and report every target again. */
+	if (p->ran)
+		return mdm_err_set(e, MDM_E_USAGE, "push: run twice");
+	p->ran = 1;
+	if (flush(p, e) == -1)
 		return -1;
 	for (i = 0; i < p->ntopics; i++) {
 		t = &p->topics[i];
-		p->stats.topics_unreachable += t->unreachable;
-		if (record_topic(p, t, e) == -1)
-			return -1;
+		p->stats.topics_unreachable += t->tried &&
+		    t->transport_failed && !t->reached;
+		mdm_apns_free(t->apns);
+		t->apns = NULL;
 	}
 	return 0;
 }

@@ -10,9 +10,13 @@
  * Invariants:
  *  - every id added is reported exactly once through the caller's report
  *    callback, always on the caller's thread: at once when it goes no
- *    further (unknown, skipped), else after mdm_push_run() has joined
- *    every topic thread, topic by topic, in the order the topics were
- *    first seen;
+ *    further (unknown, skipped), else once its window is pushed, topic
+ *    by topic, in the order the topics were first seen;
+ *  - targets are held a window (MDM_PUSH_WINDOW) at a time: an add that
+ *    fills the window pushes it before it returns (a filter is read a
+ *    window at a time), and mdm_push_run() pushes the rest, so memory
+ *    does not grow with the number of ids.  Each topic's connection is
+ *    kept from one window to the next;
  *  - the state handle is used only on the caller's thread (topic threads
  *    see only what was copied out of it), so it needs no locking;
  *  - a target costs only its id, token and magic (about 150 bytes), and
@@ -40,6 +44,7 @@
 #define MDM_PUSH_RETRY_ROUNDS	3	/* rounds after the first, for RETRY */
 #define MDM_PUSH_RETRY_BASE_MS	1000	/* doubled each round, plus jitter */
 #define MDM_PUSH_RECORD_CHUNK	1000	/* push results per transaction */
+#define MDM_PUSH_WINDOW		8192	/* targets held at a time */
 #define MDM_PUSH_HOST_MAX	256
 #define MDM_PUSH_PORT_MAX	16
 
@@ -101,17 +106,22 @@ void mdm_push_free(struct mdm_push *p);
 
 /*
  * Takes the enrollment key names (id, UDID or serial number) as a target,
- * or reports it at once as unknown or skipped.  Fails only on a state or
- * memory error.
+ * or reports it at once as unknown or skipped; when that fills the
+ * window, pushes the window (which blocks as mdm_push_run does).  Fails
+ * on a state, memory or report error.
  */
 int mdm_push_add(struct mdm_push *p, const char *key, struct mdm_err *e);
-/* The same for every enrollment passing f (NULL: all). */
+/*
+ * The same for every enrollment passing f (NULL: all; its after_id and
+ * limit are not looked at), a window at a time.
+ */
 int mdm_push_add_filter(struct mdm_push *p,
     const struct mdm_state_enroll_filter *f, struct mdm_err *e);
 
 /*
- * Pushes every target, then records and reports each.  Blocks until done
- * (a full retry sequence takes about 7 s plus jitter).  Call it once.
+ * Pushes the targets still held, then records and reports each, and
+ * closes the connections.  Blocks until done (a full retry sequence takes
+ * about 7 s plus jitter, per window).  Call it once, after the adds.
  * Returns -1 on a state or system error or when report failed; the
  * targets already reported stay reported.
  */

@@ -923,7 +923,7 @@ mdm_state_enroll_foreach(struct mdm_state *st,
 	char sql[sizeof(enroll_cols) + 512];
 	int rc, ret = -1;
 
-	snprintf(sql, sizeof(sql), "%sWHERE 1%s%s%s ORDER BY e.id",
+	snprintf(sql, sizeof(sql), "%sWHERE 1%s%s%s%s ORDER BY e.id%s",
 	    enroll_cols,
 	    f != NULL && f->pending ? " AND EXISTS (SELECT 1 FROM queue q "
 	    "INDEXED BY queue_pending WHERE q.enrollment = e.eid "
@@ -931,11 +931,17 @@ mdm_state_enroll_foreach(struct mdm_state *st,
 	    f != NULL && f->enabled ? " AND e.enabled = 1 AND "
 	    "e.token_dead = 0 AND e.push_token IS NOT NULL" : "",
 	    f != NULL && f->seen_before != 0 ? " AND (e.last_seen_at IS NULL "
-	    "OR e.last_seen_at < ?1)" : "");
+	    "OR e.last_seen_at < ?1)" : "",
+	    f != NULL && f->after_id != NULL ? " AND e.id > ?2" : "",
+	    f != NULL && f->limit > 0 ? " LIMIT ?3" : "");
 	if (prep(st, sql, &s, e) == -1)
 		return -1;
 	if (f != NULL && f->seen_before != 0)
 		sqlite3_bind_int64(s, 1, f->seen_before);
+	if (f != NULL && f->after_id != NULL)
+		sqlite3_bind_text(s, 2, f->after_id, -1, SQLITE_STATIC);
+	if (f != NULL && f->limit > 0)
+		sqlite3_bind_int64(s, 3, f->limit);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		enroll_row(s, &en);
 		if (fn(&en, arg, e) == -1)

@@ -151,6 +151,12 @@ struct mdm_state_enroll_filter {
 	int pending;		/* only enrollments with pending commands */
 	int enabled;		/* only enabled ones with a live push token */
 	int64_t seen_before;	/* only those last seen before (or never); 0: any */
+	/*
+	 * Keyset paging: only ids after this one (borrowed; NULL: from
+	 * the first), at most limit of them (0: all).
+	 */
+	const char *after_id;
+	int64_t limit;
 };
 /*
  * Calls fn for each enrollment passing f (NULL: all), by id.  The row is

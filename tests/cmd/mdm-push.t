@@ -289,6 +289,16 @@ check "10,000: none lost or duplicated" \
 check "10,000: all recorded" test "$(sql "SELECT count(*) FROM enrollments
     WHERE id GLOB 'B*' AND last_push_status = 200")" = 10000
 
+# A filter is read a window (8192) at a time: every enrollment once.
+mock m6
+mdm-push --apns-url "$URL" --apns-ca "$T/ca.pem" --stale 1s >"$T/out6" \
+    2>/dev/null
+stop "$SPID"
+check "--stale over 10,000: each reported once" \
+    test "$(grep -c '^B[0-9]*	ok	200' "$T/out6") $(cut -f1 "$T/out6" | sort | uniq -d | wc -l)" = "10000 0"
+check "--stale over 10,000: none lost or duplicated at APNs" \
+    test "$(grep -c '^cc' "$T/m6.log") $(grep '^cc' "$T/m6.log" | cut -f1 | sort -u | wc -l)" = "10000 10000"
+
 # ---- nghttpd ----
 if command -v nghttpd >/dev/null 2>&1; then
 	mkdir -p "$T/www"

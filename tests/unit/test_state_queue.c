@@ -982,6 +982,27 @@ test_inspect(void)
 		mdm_state_enroll_foreach(st, NULL, count_enrollment, &all, &e);
 		ok(x.n < all.n, "pushable enrollments leave out dead tokens "
 		    "(%d of %d)", x.n, all.n);
+		{
+			struct mdm_state_enroll_filter pf = { 0 };
+			struct rows page = { 0 };
+			char after[256] = "";
+			int pages = 0, seen = 0;
+
+			pf.limit = 1;
+			do {
+				memset(&page, 0, sizeof(page));
+				pf.after_id = pages > 0 ? after : NULL;
+				if (mdm_state_enroll_foreach(st, &pf,
+				    count_enrollment, &page, &e) == -1)
+					break;
+				ok(page.n <= 1, "a page holds at most limit");
+				snprintf(after, sizeof(after), "%s", page.last);
+				seen += page.n;
+				pages++;
+			} while (page.n > 0 && pages <= all.n);
+			is_int(seen, all.n, "keyset pages cover every "
+			    "enrollment once");
+		}
 		mdm_state_enroll_get(st, "L1", &en, &e);
 		ok(en.token_dead == 1 && en.last_push_status == 410 &&
 		    strcmp(en.last_push_reason, "Unregistered") == 0,
