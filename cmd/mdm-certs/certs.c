@@ -13,6 +13,7 @@
 
 #include "certs.h"
 #include "cms.h"
+#include "enroll.h"
 #include "file.h"
 #include "log.h"
 #include "plist.h"
@@ -216,6 +217,14 @@ enum {
 	OPT_PASSWORD_FILE,
 	OPT_FORCE,
 	OPT_DAYS,
+	OPT_URL,
+	OPT_SCEP_URL,
+	OPT_CHALLENGE,
+	OPT_CHALLENGE_FILE,
+	OPT_CHALLENGE_TTL,
+	OPT_TOPIC,
+	OPT_NO_SIGN_MESSAGE,
+	OPT_UNSIGNED,
 	OPT_DRY_RUN = 'n',
 	OPT_OUTPUT = 'o',
 };
@@ -1287,6 +1296,140 @@ out:
 	return rc;
 }
 
+static const struct mdm_cli_opt enroll_opts[] = {
+	{ "url", 0, "url", OPT_URL,
+	    "base URL devices reach the server at (https://host[:port]); "
+	    "required" },
+	{ "scep-url", 0, "url", OPT_SCEP_URL,
+	    "the SCEP URL (default: URL/scep)" },
+	{ "challenge", 0, "secret", OPT_CHALLENGE,
+	    "a static SCEP challenge instead of a one-time one" },
+	{ "challenge-file", 0, "file", OPT_CHALLENGE_FILE,
+	    "read the static challenge from the first line of file (- = "
+	    "stdin)" },
+	{ "challenge-ttl", 0, "duration", OPT_CHALLENGE_TTL,
+	    "how long the one-time challenge works (default: 1h)" },
+	{ "topic", 0, "topic", OPT_TOPIC,
+	    "the push topic (default: that of the only push certificate)" },
+	{ "organization", 0, "name", OPT_ORGANIZATION,
+	    "organization shown in the profile and put in device subjects" },
+	{ "no-sign-message", 0, NULL, OPT_NO_SIGN_MESSAGE,
+	    "devices authenticate by TLS client certificate, without the "
+	    "Mdm-Signature header" },
+	{ "unsigned", 0, NULL, OPT_UNSIGNED,
+	    "write the XML profile without signing it" },
+	{ "output", 'o', "file", OPT_OUTPUT,
+	    "write the profile to file, atomically (default: stdout)" },
+	MDM_CLI_OPT_END
+};
+
+/* A one-time challenge that outlives a year is a standing password. */
+#define MAX_CHALLENGE_TTL (365LL * 86400)
+
+static int
+cmd_enrollment_profile(struct mdm_cli *cli, int argc, char **argv)
+{
+	struct mdm_enroll_config cfg;
+	struct mdm_state *st = NULL;
+	struct mdm_err e = { 0 };
+	struct mdm_buf out, secret;
+	const char *output = NULL, *chfile = NULL, *arg;
+	int ch, rc = MDM_EX_OK;
+
+	memset(&cfg, 0, sizeof(cfg));
+	mdm_buf_init(&out, MDM_CAP_CMS);
+	mdm_buf_init_secret(&secret, 4096);
+	while ((ch = mdm_cli_getopt(cli, argc, argv, enroll_opts, &arg)) !=
+	    MDM_CLI_DONE) {
+		switch (ch) {
+		case OPT_URL:
+			cfg.base_url = arg;
+			break;
+		case OPT_SCEP_URL:
+			cfg.scep_url = arg;
+			break;
+		case OPT_CHALLENGE:
+			cfg.challenge = arg;
+			break;
+		case OPT_CHALLENGE_FILE:
+			chfile = arg;
+			break;
+		case OPT_CHALLENGE_TTL:
+			if (mdm_cli_parse_duration(arg, &cfg.challenge_ttl,
+			    &e) == -1 || cfg.challenge_ttl < 1 ||
+			    cfg.challenge_ttl > MAX_CHALLENGE_TTL) {
+				rc = mdm_cli_usage(cli, "--challenge-ttl: from "
+				    "1s to 365d");
+				goto out;
+			}
+			break;
+		case OPT_TOPIC:
+			cfg.topic = arg;
+			break;
+		case OPT_ORGANIZATION:
+			cfg.organization = arg;
+			break;
+		case OPT_NO_SIGN_MESSAGE:
+			cfg.no_sign_message = 1;
+			break;
+		case OPT_UNSIGNED:
+			cfg.unsigned_profile = 1;
+			break;
+		case OPT_OUTPUT:
+			output = arg;
+			break;
+		default:
+			rc = cli->status;
+			goto out;
+		}
+	}
+	if (argc - cli->optind != 0) {
+		rc = mdm_cli_usage(cli, "enrollment-profile takes no operands");
+		goto out;
+	}
+	if (cfg.base_url == NULL) {
+		rc = mdm_cli_usage(cli, "--url is required: the base URL "
+		    "devices reach the server at");
+		goto out;
+	}
+	if (cfg.challenge != NULL && chfile != NULL) {
+		rc = mdm_cli_usage(cli, "--challenge and --challenge-file "
+		    "exclude each other");
+		goto out;
+	}
+	if (cfg.challenge_ttl > 0 && (cfg.challenge != NULL ||
+	    chfile != NULL)) {
+		rc = mdm_cli_usage(cli, "--challenge-ttl is for the one-time "
+		    "challenge, not a static one");
+		goto out;
+	}
+	if (!cfg.unsigned_profile && (output == NULL ||
+	    strcmp(output, "-") == 0) && cli->stdout_tty) {
+		rc = mdm_cli_usage(cli, "refusing to write a binary profile "
+		    "to a terminal: use -o FILE, a redirection or --unsigned");
+		goto out;
+	}
+	if (mdm_enroll_config_check(&cfg, &e) == -1)
+		goto fail;
+	if (chfile != NULL) {
+		if (read_password_file(chfile, &secret, &e) == -1)
+			goto fail;
+		cfg.challenge = (const char *)secret.data;
+	}
+	if (open_state(cli, 0, &st, &e) == -1 ||
+	    mdm_enroll_profile(st, &cfg, &out, &e) == -1 ||
+	    mdm_cli_write_output(output, out.data, out.len, &e) == -1)
+		goto fail;
+	goto out;
+fail:
+	rc = mdm_cli_fail(cli, &e);
+out:
+	mdm_buf_release(&out);
+	mdm_buf_release_secret(&secret);
+	mdm_state_close(st);
+	return rc;
+}
+
 static const struct mdm_cli_cmd certs_cmds[] = {
 	{ "init", "[--hostname name]... [--organization name]",
 	    "create the CA, the TLS server and the profile-signing identities",
@@ -1312,13 +1455,20 @@ static const struct mdm_cli_cmd certs_cmds[] = {
 	{ "dep-keypair", "[--days n] name",
 	    "make the keypair Apple Business Manager encrypts DEP tokens to",
 	    dep_opts, cmd_dep_keypair },
+	{ "enrollment-profile", "--url url [--scep-url url] "
+	    "[--challenge secret | --challenge-file file] "
+	    "[--challenge-ttl duration] [--topic topic] "
+	    "[--organization name] [--no-sign-message] [--unsigned] "
+	    "[-o file]",
+	    "write the profile that enrolls a device (SCEP + MDM payloads, "
+	    "signed)", enroll_opts, cmd_enrollment_profile },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
 const struct mdm_cli_tool mdm_certs_tool = {
 	.name = "mdm-certs",
 	.summary = "Certificates and keys of an MDM server: its CA, TLS and "
-	    "profile-signing identities, APNs push certificates and DEP "
-	    "token keypairs",
+	    "profile-signing identities, APNs push certificates, DEP "
+	    "token keypairs and enrollment profiles",
 	.cmds = certs_cmds,
 };

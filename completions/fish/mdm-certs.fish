@@ -2,7 +2,7 @@
 # when an option or command that "mdm-certs [CMD] --list-options" or
 # "mdm-certs --list-commands" prints is missing here.
 
-set -l commands init list sign-profile verify-profile push-csr push-import dep-keypair
+set -l commands init list sign-profile verify-profile push-csr push-import dep-keypair enrollment-profile
 set -l no_command "not __fish_seen_subcommand_from $commands"
 
 # No file names unless a command or option asks for them.
@@ -25,6 +25,7 @@ complete -c mdm-certs -n $no_command -a verify-profile -d 'Check a signed profil
 complete -c mdm-certs -n $no_command -a push-csr -d 'Make the APNs push certificate request'
 complete -c mdm-certs -n $no_command -a push-import -d 'Install the push certificate from the Apple portal'
 complete -c mdm-certs -n $no_command -a dep-keypair -d 'Make the key pair for an Apple Business Manager token'
+complete -c mdm-certs -n $no_command -a enrollment-profile -d 'Write the profile that enrolls a device'
 
 # init
 complete -c mdm-certs -n '__fish_seen_subcommand_from init' -l hostname -x -a '(__fish_print_hostnames)' -d 'DNS name or address for the TLS certificate'
@@ -60,6 +61,18 @@ complete -c mdm-certs -n '__fish_seen_subcommand_from push-import' -s n -l dry-r
 
 # dep-keypair
 complete -c mdm-certs -n '__fish_seen_subcommand_from dep-keypair' -l days -x -d 'Validity of the certificate in days'
+
+# enrollment-profile
+complete -c mdm-certs -n '__fish_seen_subcommand_from enrollment-profile' -l url -x -d 'Base URL devices reach the server at'
+complete -c mdm-certs -n '__fish_seen_subcommand_from enrollment-profile' -l scep-url -x -d 'SCEP URL (default: URL/scep)'
+complete -c mdm-certs -n '__fish_seen_subcommand_from enrollment-profile' -l challenge -x -d 'Static SCEP challenge'
+complete -c mdm-certs -n '__fish_seen_subcommand_from enrollment-profile' -l challenge-file -r -F -d 'Read the static challenge from FILE'
+complete -c mdm-certs -n '__fish_seen_subcommand_from enrollment-profile' -l challenge-ttl -x -d 'How long the one-time challenge works'
+complete -c mdm-certs -n '__fish_seen_subcommand_from enrollment-profile' -l topic -x -d 'Push topic'
+complete -c mdm-certs -n '__fish_seen_subcommand_from enrollment-profile' -l organization -x -d 'Organization in the profile and device subjects'
+complete -c mdm-certs -n '__fish_seen_subcommand_from enrollment-profile' -l no-sign-message -d 'Devices authenticate by TLS client certificate only'
+complete -c mdm-certs -n '__fish_seen_subcommand_from enrollment-profile' -l unsigned -d 'Write the XML profile without signing it'
+complete -c mdm-certs -n '__fish_seen_subcommand_from enrollment-profile' -s o -l output -r -F -d 'Write the profile to FILE'
 
 # Operands that are files: the profile, or the certificate and key.
 complete -c mdm-certs -n '__fish_seen_subcommand_from sign-profile verify-profile push-import' -F

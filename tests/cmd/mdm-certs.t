@@ -232,6 +232,94 @@ check "two push, two dep" test "$(cut -f1 "$T/out" | sort | uniq -c | awk '$2=="
 expect 0 "the 30-day DEP keypair expires within 31 days" mdm-certs list --expiring-within 31
 check "only it" test "$(cut -f2 "$T/out")" = short
 
+# enrollment-profile, in a state of its own
+E=$T/enr
+T1=com.apple.mgmt.External.11111111-2222-3333-4444-555555555555
+T2=com.apple.mgmt.External.99999999-2222-3333-4444-555555555555
+pval() {	# pval KEY FILE: the values of KEY in an XML plist, one a line
+	sed -n "/<key>$1<\/key>/{n;s/^[[:space:]]*<[a-z]*>//;s/<\/[a-z]*>\$//;s/^[[:space:]]*<\([a-z]*\)\/>\$/\1/;p;}" "$2"
+}
+expect 0 "a state for enrollment profiles" mdm-certs --state-dir "$E" init --hostname mdm.test
+expect 64 "enrollment-profile needs --url" mdm-certs --state-dir "$E" enrollment-profile -o "$T/enr.mobileconfig"
+check "and says so" grep -q -- "--url is required" "$T/err"
+expect 78 "no push certificate: exit 78" mdm-certs --state-dir "$E" enrollment-profile --url https://mdm.test -o "$T/enr.mobileconfig"
+check "with a message saying what to run" grep -q "mdm-certs push-import" "$T/err"
+check "and no file written" test ! -e "$T/enr.mobileconfig"
+expect 0 "import a push certificate" mdm-certs --state-dir "$E" push-import "$T/p1.pem" "$T/p1.key"
+expect 0 "enrollment-profile -o" mdm-certs --state-dir "$E" enrollment-profile \
+	--url https://mdm.test:8443/ --organization Acme -o "$T/enr.mobileconfig"
+check "prints nothing on stdout" test ! -s "$T/out"
+check "the file is 0644" test "$(file_mode "$T/enr.mobileconfig")" = 644
+check "openssl cms -verify accepts it with the state's CA" openssl cms -verify -inform DER -binary \
+	-in "$T/enr.mobileconfig" -CAfile "$E/ca/ca.pem" -purpose any -out "$T/enr.xml"
+openssl cms -verify -inform DER -noverify -in "$T/enr.mobileconfig" -signer "$T/enr-signer.pem" \
+	-out /dev/null 2>/dev/null
+check "signed by the state's signing certificate" test \
+	"$(openssl x509 -in "$T/enr-signer.pem" -noout -fingerprint -sha256 2>&1)" = \
+	"$(openssl x509 -in "$E/signing/signing.pem" -noout -fingerprint -sha256)"
+expect 0 "verify-profile accepts it" mdm-certs --state-dir "$E" verify-profile "$T/enr.mobileconfig"
+check "content is an XML plist" grep -q '^<plist version="1.0">' "$T/enr.xml"
+check "PayloadType Configuration" test "$(pval PayloadType "$T/enr.xml" | head -n1)" = Configuration
+check "ServerURL" test "$(pval ServerURL "$T/enr.xml")" = https://mdm.test:8443/mdm/connect
+check "CheckInURL" test "$(pval CheckInURL "$T/enr.xml")" = https://mdm.test:8443/mdm/checkin
+check "SCEP URL" test "$(pval URL "$T/enr.xml")" = https://mdm.test:8443/scep
+check "Topic" test "$(pval Topic "$T/enr.xml")" = "$T1"
+check "AccessRights 8191" test "$(pval AccessRights "$T/enr.xml")" = 8191
+check "SignMessage true" test "$(pval SignMessage "$T/enr.xml")" = true
+check "CheckOutWhenRemoved true" test "$(pval CheckOutWhenRemoved "$T/enr.xml")" = true
+check "Keysize 2048" test "$(pval Keysize "$T/enr.xml")" = 2048
+check "Key Usage 5" test "$(pval 'Key Usage' "$T/enr.xml")" = 5
+check "per-user-connections capability" grep -q '<string>com.apple.mdm.per-user-connections</string>' "$T/enr.xml"
+scep_uuid=$(awk '/<string>com.apple.security.scep<\/string>/ { s = 1 }
+	s && u { gsub(/[[:space:]]*<\/?string>/, ""); print; exit }
+	s && /<key>PayloadUUID<\/key>/ { u = 1 }' "$T/enr.xml")
+check "IdentityCertificateUUID is the SCEP payload's UUID" test -n "$scep_uuid" -a \
+	"$(pval IdentityCertificateUUID "$T/enr.xml")" = "$scep_uuid"
+openssl x509 -in "$E/ca/ca.pem" -outform DER -out "$T/ca.der"
+check "the CA payload is ca.pem in DER" sh -c "sed -n '/<data>/,/<\/data>/p' '$T/enr.xml' | sed '1d;\$d' |
+	tr -d ' \t\n' | openssl base64 -d -A | cmp -s - '$T/ca.der'"
+challenge1=$(pval Challenge "$T/enr.xml")
+check "a one-time challenge: 24 characters" test "${#challenge1}" = 24
+expect 0 "enrollment-profile to stdout" sh -c "mdm-certs --state-dir '$E' enrollment-profile --url https://mdm.test:8443 > '$T/enr2.mobileconfig'"
+openssl cms -verify -inform DER -binary -in "$T/enr2.mobileconfig" -CAfile "$E/ca/ca.pem" \
+	-purpose any -out "$T/enr2.xml" 2>/dev/null
+check "a second profile: a new challenge" test -n "$(pval Challenge "$T/enr2.xml")" -a \
+	"$(pval Challenge "$T/enr2.xml")" != "$challenge1"
+check "and new payload UUIDs" test "$(pval PayloadUUID "$T/enr.xml" | head -n1)" != \
+	"$(pval PayloadUUID "$T/enr2.xml" | head -n1)"
+check "but the same PayloadIdentifier" test "$(pval PayloadIdentifier "$T/enr.xml" | head -n1)" = \
+	"$(pval PayloadIdentifier "$T/enr2.xml" | head -n1)"
+expect 0 "--unsigned --challenge --scep-url --no-sign-message" mdm-certs --state-dir "$E" enrollment-profile \
+	--url https://mdm.test --unsigned --challenge s3cret --scep-url http://scep.test/scep --no-sign-message
+check "unsigned: the XML itself" grep -q '^<plist version="1.0">' "$T/out"
+check "the static challenge verbatim" test "$(pval Challenge "$T/out")" = s3cret
+check "the SCEP URL given" test "$(pval URL "$T/out")" = http://scep.test/scep
+check "SignMessage false" test "$(pval SignMessage "$T/out")" = false
+printf 'from-a-file\n' > "$T/chal"
+chmod 600 "$T/chal"
+expect 0 "--challenge-file" mdm-certs --state-dir "$E" enrollment-profile --url https://mdm.test --unsigned \
+	--challenge-file "$T/chal"
+check "the challenge from the file" test "$(pval Challenge "$T/out")" = from-a-file
+expect 0 "--challenge-ttl" mdm-certs --state-dir "$E" enrollment-profile --url https://mdm.test --unsigned \
+	--challenge-ttl 10m
+expect 64 "--challenge and --challenge-file" mdm-certs --state-dir "$E" enrollment-profile --url https://mdm.test \
+	--unsigned --challenge a --challenge-file "$T/chal"
+expect 64 "--challenge-ttl with a static challenge" mdm-certs --state-dir "$E" enrollment-profile \
+	--url https://mdm.test --unsigned --challenge a --challenge-ttl 1h
+expect 64 "a bad --challenge-ttl" mdm-certs --state-dir "$E" enrollment-profile --url https://mdm.test \
+	--unsigned --challenge-ttl soon
+expect 64 "an http:// server URL" mdm-certs --state-dir "$E" enrollment-profile --url http://mdm.test --unsigned
+check "says https" grep -q "https://" "$T/err"
+expect 64 "no operands" mdm-certs --state-dir "$E" enrollment-profile --url https://mdm.test --unsigned extra
+expect 0 "a second push topic" mdm-certs --state-dir "$E" push-import --force "$T/p2.pem" "$T/p2.key"
+expect 78 "two push certificates: exit 78" mdm-certs --state-dir "$E" enrollment-profile --url https://mdm.test --unsigned
+check "says to choose with --topic" grep -q -- "--topic" "$T/err"
+expect 0 "--topic chooses" mdm-certs --state-dir "$E" enrollment-profile --url https://mdm.test --unsigned --topic "$T2"
+check "the topic chosen" test "$(pval Topic "$T/out")" = "$T2"
+expect 78 "a --topic without a certificate" mdm-certs --state-dir "$E" enrollment-profile --url https://mdm.test \
+	--unsigned --topic com.apple.mgmt.External.none
+expect 78 "an uninitialised state" mdm-certs --state-dir "$T/nowhere" enrollment-profile --url https://mdm.test --unsigned
+
 # a state directory that is damaged
 cp "$S/mdm.db" "$T/db.bak"
 head -c 4096 /dev/urandom > "$S/mdm.db"
