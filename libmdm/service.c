@@ -647,14 +647,17 @@ done:
 	mdm_queue_checkin_release(&m);
 }
 
+/* A recorded result is named by its status, for the log and metrics. */
 static const char *
-report_outcome(enum mdm_state_report_outcome o)
+report_outcome(enum mdm_state_report_outcome o, enum mdm_queue_status st)
 {
 	switch (o) {
 	case MDM_STATE_REP_IDLE:
 		return "idle";
 	case MDM_STATE_REP_RECORDED:
-		return "result";
+		return st == MDM_QUEUE_ACKNOWLEDGED ? "acknowledged" :
+		    st == MDM_QUEUE_ERROR ? "command-error" :
+		    st == MDM_QUEUE_FORMAT_ERROR ? "format-error" : "result";
 	case MDM_STATE_REP_NOT_NOW:
 		return "not-now";
 	case MDM_STATE_REP_UNKNOWN:
@@ -709,7 +712,7 @@ report(struct mdm_service *s, const struct mdm_service_request *q,
 		snprintf(r->command_uuid, sizeof(r->command_uuid), "%s",
 		    d.uuid);
 	}
-	respond(r, 200, report_outcome(d.outcome));
+	respond(r, 200, report_outcome(d.outcome, rep.status));
 	rc = 0;
 	memset(&ev, 0, sizeof(ev));
 	ev.topic = "mdm.Connect";

@@ -12,9 +12,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "enroll.h"
+#include "admin.h"
+#include "apns.h"
 #include "file.h"
 #include "http_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "scep.h"
 #include "scep_http.h"
 #include "seal.h"
@@ -48,6 +52,15 @@ enum {
 	OPT_TIMEOUT,
 	OPT_PORT_FILE,
 	OPT_NO_SCEP,
+	OPT_API_KEY_FILE,
+	OPT_METRICS,
+	OPT_APNS_URL,
+	OPT_APNS_CA,
+	OPT_SANDBOX,
+	OPT_URL,
+	OPT_SCEP_URL,
+	OPT_TOPIC,
+	OPT_DEP_CA,
 };
 
 struct serve {
@@ -57,6 +70,16 @@ struct serve {
 	unsigned char seal_key[MDM_SEAL_KEY_LEN];
 	struct mdm_scep_cli scep;	/* its policy flags */
 	int no_scep;
+	/* the admin API and /metrics (api_start) */
+	struct mdm_admin_config admin;
+	struct mdm_push_config push;
+	struct mdm_buf api_key;
+	const char *api_key_file, *apns_url;
+	int metrics, sandbox;
+	char apns_host[MDM_PUSH_HOST_MAX], apns_port[MDM_PUSH_PORT_MAX];
+	/* The enrollment profile; off without base_url (--url). */
+	struct mdm_enroll_config enroll;
+	X509 *dep_ca;			/* verifies DEP MachineInfo, or NULL */
 	/* webhooks */
 	const char *webhook_url;
 	struct mdm_buf hmac_key;
@@ -71,6 +94,7 @@ struct worker {
 	struct mdm_state *st;
 	struct mdm_service *svc;
 	struct mdm_scep *scep;		/* NULL with --no-scep */
+	struct mdm_admin *admin;
 };
 
 static void
@@ -83,6 +107,7 @@ worker_fini(void *p, void *arg)
 		return;
 	mdm_service_free(w->svc);
 	mdm_scep_free(w->scep);
+	mdm_admin_free(w->admin);
 	mdm_state_close(w->st);
 	free(w);
 }
@@ -100,6 +125,7 @@ worker_init(int index, void *arg, struct mdm_err *e)
 	}
 	if (mdm_state_open(sv->state_dir, 0, &w->st, e) == -1 ||
 	    mdm_service_new(w->st, &sv->svc, &w->svc, e) == -1 ||
+	    mdm_admin_new(w->st, &sv->admin, &w->admin, e) == -1 ||
 	    (!sv->no_scep && mdm_scep_new(w->st, &sv->scep.policy, &w->scep,
 	    e) == -1)) {
 		worker_fini(w, arg);
@@ -125,6 +151,208 @@ log_safe(const char *s, char *out, size_t outlen)
 }
 
 static void
+reply_text(struct mdm_http_request *r, int status, const char *text)
+{
+	mdm_http_reply(r, status, "text/plain; charset=utf-8", text,
+	    strlen(text), NULL);
+}
+
+/*
+ * GET /mdm/enroll: a profile, with a fresh one-time challenge unless the
+ * server has a static one.  POST: a DEP device's signed MachineInfo
+ * first.  Failures are told to the log; the client gets a status and a
+ * line that gives nothing away.
+ */
+static int
+serve_enroll(struct worker *w, struct serve *sv, struct mdm_http_request *r)
+{
+	struct mdm_enroll_machineinfo mi;
+	struct mdm_buf profile;
+	struct mdm_err e = { 0 };
+	const char *method = mdm_http_request_method(r);
+	const unsigned char *body;
+	char what[2 * MDM_ENROLL_FIELD_MAX + 16] = "";
+	size_t len;
+	int status;
+
+	mdm_buf_init(&profile, MDM_CAP_CMS);
+	if (sv->enroll.base_url == NULL) {
+		reply_text(r, status = 404, "not found: enrollment is off "
+		    "(no --url)\n");
+		goto out;
+	}
+	if (strcmp(method, "POST") == 0) {
+		body = mdm_http_request_body(r, &len);
+		if (mdm_enroll_machineinfo(body, len, sv->dep_ca, &mi,
+		    &e) == -1) {
+			mdm_log_warn("%s POST /mdm/enroll 400: %s",
+			    mdm_http_request_peer(r), e.msg);
+			reply_text(r, status = 400, "bad request: not a signed "
+			    "MachineInfo\n");
+			goto out;
+		}
+		snprintf(what, sizeof(what), " for %s (%s)%s", mi.serial,
+		    mi.udid, mi.verified ? "" : ", unverified");
+	} else if (strcmp(method, "GET") != 0) {
+		mdm_http_add_header(r, "Allow", "GET, POST", NULL);
+		reply_text(r, status = 405, "method not allowed: use GET or "
+		    "POST\n");
+		goto out;
+	}
+	if (mdm_enroll_profile(w->st, &sv->enroll, &profile, &e) == -1) {
+		mdm_log_error("%s %s /mdm/enroll: %s", mdm_http_request_peer(r),
+		    method, e.msg);
+		if (e.code == MDM_E_TEMPFAIL)
+			mdm_http_add_header(r, "Retry-After", "1", NULL);
+		status = e.code == MDM_E_TEMPFAIL ? 503 : 500;
+		reply_text(r, status, "the enrollment profile cannot be made "
+		    "now\n");
+		goto out;
+	}
+	mdm_http_reply(r, status = 200, MDM_ENROLL_CONTENT_TYPE, profile.data,
+	    profile.len, NULL);
+	mdm_log_debug("%s %s /mdm/enroll 200 profile%s",
+	    mdm_http_request_peer(r), method, what);
+out:
+	mdm_buf_release(&profile);
+	return status;
+}
+
+/* ---- the admin API and /metrics (libmdm/admin, libmdm/metrics) ---- */
+
+/* One option of the admin API; 0, or mdm_cli_usage's status. */
+static int
+api_opt(struct mdm_cli *cli, struct serve *sv, int ch, const char *arg)
+{
+	switch (ch) {
+	case OPT_API_KEY_FILE:
+		sv->api_key_file = arg;
+		break;
+	case OPT_METRICS:
+		sv->metrics = 1;
+		break;
+	case OPT_APNS_URL:
+		sv->apns_url = arg;
+		break;
+	case OPT_APNS_CA:
+		sv->push.ca_file = arg;
+		break;
+	case OPT_SANDBOX:
+		sv->sandbox = 1;
+		break;
+	default:
+		return mdm_cli_usage(cli, "unknown option");
+	}
+	return 0;
+}
+
+/* The checks across the admin API's options, as mdm-queue's --push. */
+static int
+api_check(struct mdm_cli *cli, struct serve *sv)
+{
+	struct mdm_err e = { 0 };
+
+	if (sv->api_key_file == NULL && (sv->apns_url != NULL ||
+	    sv->push.ca_file != NULL || sv->sandbox))
+		return mdm_cli_usage(cli, "--apns-url, --apns-ca and --sandbox "
+		    "go with --api-key-file (they are for the API's pushes)");
+	if (sv->apns_url != NULL && sv->sandbox)
+		return mdm_cli_usage(cli, "--apns-url and --sandbox exclude "
+		    "each other");
+	if (sv->apns_url != NULL) {
+		if (mdm_push_parse_url(sv->apns_url, sv->apns_host,
+		    sizeof(sv->apns_host), sv->apns_port, sizeof(sv->apns_port),
+		    &e) == -1)
+			return mdm_cli_usage(cli, "--apns-url: %s", e.msg);
+	} else {
+		snprintf(sv->apns_host, sizeof(sv->apns_host), "%s",
+		    sv->sandbox ? MDM_APNS_HOST_SANDBOX : MDM_APNS_HOST);
+		snprintf(sv->apns_port, sizeof(sv->apns_port), "443");
+	}
+	return 0;
+}
+
+/*
+ * Reads the API key and starts the push thread and the counters, before
+ * the workers (which borrow sv->admin) start.  The key is read from a
+ * file only: on the command line it would show in ps.
+ */
+static int
+api_start(struct serve *sv, SSL_CTX *tls, struct mdm_err *e)
+{
+	mdm_buf_init_secret(&sv->api_key, MDM_ADMIN_KEY_MAX);
+	sv->admin.ca = sv->ca;
+	sv->admin.tls = tls != NULL ? SSL_CTX_get0_certificate(tls) : NULL;
+	if (sv->metrics && mdm_metrics_new(&sv->admin.metrics, e) == -1)
+		return -1;
+	if (sv->api_key_file == NULL)
+		return 0;
+	if (mdm_file_read_secret_line(sv->api_key_file, "API key",
+	    &sv->api_key, e) == -1)
+		return -1;
+	sv->admin.key = sv->api_key.data;
+	sv->admin.key_len = sv->api_key.len;
+	sv->push.host = sv->apns_host;
+	sv->push.port = sv->apns_port;
+	if (mdm_admin_pusher_new(sv->state_dir, &sv->push, sv->admin.metrics,
+	    0, &sv->admin.pusher, e) == -1)
+		return -1;
+	mdm_log_info("admin API at /v1 (pushes to %s:%s)%s", sv->apns_host,
+	    sv->apns_port, sv->metrics ? ", metrics at /metrics" : "");
+	return 0;
+}
+
+/* After the workers have ended. */
+static void
+api_stop(struct serve *sv)
+{
+	mdm_admin_pusher_free(sv->admin.pusher);
+	sv->admin.pusher = NULL;
+	mdm_metrics_free(sv->admin.metrics);
+	sv->admin.metrics = NULL;
+	mdm_buf_release_secret(&sv->api_key);
+}
+
+static void
+admin_handle(struct mdm_http_request *r, struct worker *w, struct serve *sv)
+{
+	struct mdm_admin_request q;
+	struct mdm_admin_response resp;
+	char path[128], reason[MDM_ERR_MSG_MAX];
+	long long t0 = mdm_log_clock_us();
+
+	memset(&q, 0, sizeof(q));
+	q.method = mdm_http_request_method(r);
+	q.path = mdm_http_request_path(r);
+	q.query = mdm_http_request_query(r);
+	q.authorization = mdm_http_request_header(r, "Authorization");
+	q.body = mdm_http_request_body(r, &q.len);
+	mdm_admin_response_init(&resp);
+	mdm_admin_handle(w->admin, &q, &resp);
+	if (resp.www_authenticate != NULL)
+		mdm_http_add_header(r, "WWW-Authenticate",
+		    resp.www_authenticate, NULL);
+	if (resp.status == 503)
+		mdm_http_add_header(r, "Retry-After", "1", NULL);
+	mdm_http_reply(r, resp.status, resp.content_type, resp.body.data,
+	    resp.body.len, NULL);
+	mdm_metrics_request(sv->admin.metrics, strcmp(q.path, "/metrics") == 0 ?
+	    MDM_METRICS_ROUTE_METRICS : MDM_METRICS_ROUTE_API, resp.status,
+	    mdm_log_clock_us() - t0);
+	log_safe(q.path, path, sizeof(path));
+	if (resp.reason[0] != '\0') {
+		log_safe(resp.reason, reason, sizeof(reason));
+		mdm_log(resp.status >= 500 ? MDM_LOG_ERROR : MDM_LOG_WARN,
+		    "%s %s %s %d: %s", mdm_http_request_peer(r), q.method,
+		    path, resp.status, reason);
+	} else
+		mdm_log_debug("%s %s %s %d %s %lldus",
+		    mdm_http_request_peer(r), q.method, path, resp.status,
+		    resp.outcome, mdm_log_clock_us() - t0);
+	mdm_admin_response_release(&resp);
+}
+
+static void
 handle(struct mdm_http_request *r, void *ctx, void *arg)
 {
 	struct worker *w = ctx;
@@ -135,7 +363,17 @@ handle(struct mdm_http_request *r, void *ctx, void *arg)
 	long long t0 = mdm_log_clock_us();
 
 	if (w->scep != NULL && mdm_scep_http_path(mdm_http_request_path(r))) {
-		mdm_scep_http_handle(w->scep, r);
+		mdm_metrics_scep(sv->admin.metrics, mdm_scep_http_handle(w->scep,
+		    r), mdm_log_clock_us() - t0);
+		return;
+	}
+	if (mdm_admin_route(mdm_http_request_path(r))) {
+		admin_handle(r, w, sv);
+		return;
+	}
+	if (strcmp(mdm_http_request_path(r), "/mdm/enroll") == 0) {
+		mdm_metrics_request(sv->admin.metrics, MDM_METRICS_ROUTE_ENROLL,
+		    serve_enroll(w, sv, r), mdm_log_clock_us() - t0);
 		return;
 	}
 	memset(&q, 0, sizeof(q));
@@ -151,6 +389,9 @@ handle(struct mdm_http_request *r, void *ctx, void *arg)
 	q.body = mdm_http_request_body(r, &q.len);
 	mdm_service_response_init(&resp);
 	mdm_service_handle(w->svc, &q, &resp);
+	mdm_metrics_service(sv->admin.metrics, resp.outcome, resp.status);
+	mdm_metrics_request(sv->admin.metrics, MDM_METRICS_ROUTE_MDM,
+	    resp.status, mdm_log_clock_us() - t0);
 	if (resp.status == 503)
 		mdm_http_add_header(r, "Retry-After", "1", NULL);
 	mdm_http_reply(r, resp.status, resp.content_type, resp.body.data,
@@ -361,9 +602,29 @@ static const struct mdm_cli_opt serve_opts[] = {
 	    "POST MicroMDM-style events here, from a durable outbox" },
 	{ "webhook-hmac-key-file", 0, "file", OPT_WEBHOOK_HMAC_KEY_FILE,
 	    "sign events with this key (X-Hmac-Signature)" },
+	{ "url", 0, "url", OPT_URL,
+	    "serve the enrollment profile at /mdm/enroll for this base URL" },
+	{ "scep-url", 0, "url", OPT_SCEP_URL,
+	    "the profile's SCEP URL (default: URL/scep)" },
+	{ "topic", 0, "topic", OPT_TOPIC,
+	    "the profile's push topic (default: the only one in STATE/push)" },
+	{ "dep-ca", 0, "file", OPT_DEP_CA,
+	    "DEP MachineInfo must be signed by a device of this Apple CA" },
 	{ "no-scep", 0, NULL, OPT_NO_SCEP,
 	    "do not serve SCEP at /scep (mdm-scep serves it)" },
 	MDM_SCEP_CLI_OPTS,
+	{ "api-key-file", 0, "file", OPT_API_KEY_FILE,
+	    "serve the admin API at /v1, its key the first line of file" },
+	{ "metrics", 0, NULL, OPT_METRICS,
+	    "serve Prometheus metrics at /metrics (behind the API key)" },
+	{ "apns-url", 0, "url", OPT_APNS_URL,
+	    "admin API pushes: APNs server, https://host[:port] (default: "
+	    "https://" MDM_APNS_HOST ")" },
+	{ "apns-ca", 0, "file", OPT_APNS_CA,
+	    "admin API pushes: trust this CA for the APNs server" },
+	{ "sandbox", 0, NULL, OPT_SANDBOX,
+	    "admin API pushes: use the sandbox server "
+	    MDM_APNS_HOST_SANDBOX },
 	{ "threads", 0, "n", OPT_THREADS,
 	    "worker threads (default: the number of CPUs)" },
 	{ "max-body", 0, "bytes", OPT_MAX_BODY,
@@ -377,6 +638,7 @@ static const struct mdm_cli_opt serve_opts[] = {
 
 struct opts {
 	const char *listen, *tls_cert, *tls_key, *port_file, *hmac_file;
+	const char *dep_ca;
 	long long threads, max_body, timeout;
 	int no_tls;
 };
@@ -467,12 +729,34 @@ parse_opts(struct mdm_cli *cli, int argc, char **argv, struct opts *o,
 		case OPT_NO_SCEP:
 			sv->no_scep = 1;
 			break;
+		case OPT_API_KEY_FILE:
+		case OPT_METRICS:
+		case OPT_APNS_URL:
+		case OPT_APNS_CA:
+		case OPT_SANDBOX:
+			if (api_opt(cli, sv, ch, arg) != 0)
+				return MDM_EX_USAGE;
+			break;
+		case OPT_URL:
+			sv->enroll.base_url = arg;
+			break;
+		case OPT_SCEP_URL:
+			sv->enroll.scep_url = arg;
+			break;
+		case OPT_TOPIC:
+			sv->enroll.topic = arg;
+			break;
+		case OPT_DEP_CA:
+			o->dep_ca = arg;
+			break;
 		default:
 			return -1;
 		}
 	}
 	if (cli->optind != argc)
 		return mdm_cli_usage(cli, "mdm-serve takes no operands");
+	if (api_check(cli, sv) != 0)
+		return MDM_EX_USAGE;
 	if (o->no_tls && (o->tls_cert != NULL || o->tls_key != NULL))
 		return mdm_cli_usage(cli, "--no-tls excludes --tls-cert and "
 		    "--tls-key");
@@ -486,6 +770,19 @@ parse_opts(struct mdm_cli *cli, int argc, char **argv, struct opts *o,
 	    sv->scep.policy.csr_verify_exec != NULL))
 		return mdm_cli_usage(cli, "--no-scep excludes the SCEP "
 		    "issuing options");
+	if (sv->enroll.base_url == NULL && (sv->enroll.scep_url != NULL ||
+	    sv->enroll.topic != NULL || o->dep_ca != NULL))
+		return mdm_cli_usage(cli, "--scep-url, --topic and --dep-ca "
+		    "need --url");
+	sv->enroll.allow_http = 1;
+	if (sv->enroll.base_url != NULL &&
+	    mdm_enroll_config_check(&sv->enroll, &e) == -1)
+		return mdm_cli_usage(cli, "%s", e.msg);
+	if (sv->enroll.base_url != NULL &&
+	    strncmp(sv->enroll.base_url, "http://", 7) == 0)
+		mdm_log_warn("--url %s: Apple devices enroll only with an "
+		    "https:// server URL; this one serves simulated devices",
+		    sv->enroll.base_url);
 	if (mdm_scep_cli_finish(&sv->scep, &e) == -1)
 		return e.code == MDM_E_USAGE ? mdm_cli_usage(cli, "%s", e.msg) :
 		    mdm_cli_fail(cli, &e);
@@ -502,7 +799,7 @@ run(struct mdm_cli *cli, int argc, char **argv)
 	struct mdm_state *st = NULL;
 	struct mdm_err e = { 0 };
 	SSL_CTX *tls = NULL;
-	char keypath[PATH_MAX];
+	char keypath[PATH_MAX], topic[MDM_ENROLL_TOPIC_MAX + 1];
 	int sig, rc;
 
 	memset(&sv, 0, sizeof(sv));
@@ -546,12 +843,24 @@ run(struct mdm_cli *cli, int argc, char **argv)
 	if (!o.no_tls && tls_setup(st, o.tls_cert, o.tls_key, sv.ca, &tls,
 	    &e) == -1)
 		goto fail;
+	sv.enroll.challenge = sv.scep.policy.static_challenge;
+	if (sv.enroll.base_url != NULL &&
+	    mdm_enroll_topic(st, sv.enroll.topic, topic, sizeof(topic),
+	    &e) == -1)
+		goto fail;
+	if (sv.enroll.base_url != NULL)
+		sv.enroll.topic = topic;
+	if (o.dep_ca != NULL && mdm_x509_load_cert(o.dep_ca, &sv.dep_ca,
+	    &e) == -1)
+		goto fail;
 	mdm_state_close(st);
 	st = NULL;
 	sv.state_dir = mdm_cli_state_dir(cli);
 	sv.svc.ca = sv.ca;
 	sv.svc.seal_key = sv.seal_key;
 	sv.svc.webhook = sv.webhook_url != NULL;
+	if (api_start(&sv, tls, &e) == -1)
+		goto fail;
 
 	memset(&hc, 0, sizeof(hc));
 	hc.listen = o.listen;
@@ -570,9 +879,10 @@ run(struct mdm_cli *cli, int argc, char **argv)
 	    mdm_http_server_start(srv, &e) == -1)
 		goto fail;
 	mdm_log_info("listening on %s (%s; check-in at /mdm/checkin, "
-	    "commands at /mdm/connect, both at /mdm%s)%s%s",
+	    "commands at /mdm/connect, both at /mdm%s%s)%s%s",
 	    mdm_http_server_address(srv), tls != NULL ? "TLS" : "plain HTTP",
 	    sv.no_scep ? "" : "; SCEP at /scep",
+	    sv.enroll.base_url != NULL ? "; enrollment at /mdm/enroll" : "",
 	    sv.webhook_url != NULL ? "; webhooks to " : "",
 	    sv.webhook_url != NULL ? sv.webhook_url : "");
 	sig = mdm_http_server_wait(srv);
@@ -584,10 +894,12 @@ fail:
 	rc = mdm_cli_fail(cli, &e);
 out:
 	mdm_http_server_free(srv);
+	api_stop(&sv);
 	webhook_stop(&sv);
 	mdm_state_close(st);
 	SSL_CTX_free(tls);
 	X509_free(sv.ca);
+	X509_free(sv.dep_ca);
 	OPENSSL_cleanse(sv.seal_key, sizeof(sv.seal_key));
 	mdm_buf_release_secret(&sv.hmac_key);
 	mdm_scep_cli_release(&sv.scep);
@@ -602,7 +914,8 @@ const struct mdm_cli_tool mdm_serve_tool = {
 	    "delivery and results, with webhooks",
 	.synopsis = "[--listen addr:port] [--no-tls | --tls-cert file "
 	    "--tls-key file] [--cert-header name] [--user-auth-zero-challenge] "
-	    "[--token-exec prog] [--dm-url url] [--challenge secret | "
+	    "[--token-exec prog] [--dm-url url] [--url url [--scep-url url] "
+	    "[--topic topic] [--dep-ca file]] [--challenge secret | "
 	    "--challenge-file file] [--no-scep | [--validity-days n] "
 	    "[--min-key-bits n] [--allow-subject regex] "
 	    "[--csr-verify-exec prog]] "

@@ -515,12 +515,47 @@ if command -v scepclient >/dev/null 2>&1; then
 	expect 1 "a wrong challenge is refused" scepclient -server-url "$SURL" \
 		-private-key "$T/sc3/key.pem" -challenge wrong -cn other
 	stop "$SPID"
+
+	# One process, a whole enrollment: the profile's one-time challenge
+	# pays for one certificate at /scep.
+	if [ ! -s "$S/push/com.apple.mgmt.test.pem" ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -days 30 \
+			-keyout "$T/pt.key" -out "$T/pt.pem" \
+			-subj "/UID=com.apple.mgmt.test/CN=APSP:test/C=US" 2>/dev/null
+		chmod 600 "$T/pt.key"
+		mdm-certs push-import "$T/pt.pem" "$T/pt.key" >/dev/null
+	fi
+	serve enroll --no-tls --url https://mdm.example.org
+	type=$(curl -s -o "$T/enroll.der" -w '%{http_code} %{content_type}' "$URL/mdm/enroll")
+	check "GET /mdm/enroll: 200, a configuration profile" \
+		test "$type" = "200 application/x-apple-aspen-config"
+	check "signed by our signing identity" openssl cms -verify -inform DER \
+		-in "$T/enroll.der" -CAfile "$S/ca/ca.pem" -purpose any -out "$T/enroll.xml"
+	check "its URLs are the server's" grep -q \
+		"<string>https://mdm.example.org/mdm/checkin</string>" "$T/enroll.xml"
+	otp=$(tr -d '\n\t' <"$T/enroll.xml" | sed -n 's/.*<key>Challenge<\/key><string>\([^<]*\)<.*/\1/p')
+	check "it holds a one-time challenge" test "${#otp}" = 24
+	mkdir -p "$T/sc4" "$T/sc5"
+	openssl genrsa -traditional -out "$T/sc4/key.pem" 2048 2>/dev/null
+	openssl genrsa -traditional -out "$T/sc5/key.pem" 2048 2>/dev/null
+	expect 0 "the profile's challenge enrolls at /scep" scepclient \
+		-server-url "$URL/scep" -private-key "$T/sc4/key.pem" \
+		-challenge "$otp" -cn otp-device
+	expect 1 "once: another key cannot use it again" scepclient -server-url "$URL/scep" \
+		-private-key "$T/sc5/key.pem" -challenge "$otp" -cn otp-again
+	code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary junk "$URL/mdm/enroll")
+	check "a DEP POST that is not a signed MachineInfo: 400" test "$code" = 400
+	code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$URL/mdm/enroll")
+	check "DELETE /mdm/enroll: 405" test "$code" = 405
+	stop "$SPID"
 	serve noscep --no-tls --no-scep
+	code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/mdm/enroll")
+	check "without --url /mdm/enroll is 404" test "$code" = 404
 	code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/scep?operation=GetCACaps")
 	check "--no-scep: /scep is not served" test "$code" != 200
 	stop "$SPID"
 else
-	skip 10 "scepclient is not installed"
+	skip 21 "scepclient is not installed"
 fi
 
 # ---- webhooks: the receiver is down, then comes back ----

@@ -320,7 +320,7 @@ main(void)
 	    "<key>UDID</key><string>D1</string><key>CommandUUID</key>"
 	    "<string>%s</string>", uuid);
 	is_int(report(d1, b, &r), 200, "Acknowledged");
-	is_str(r.outcome, "result", "outcome result");
+	is_str(r.outcome, "acknowledged", "outcome acknowledged");
 	is_int(count("SELECT count(*) FROM results WHERE status = "
 	    "'acknowledged'"), 1, "the result is stored");
 	is_int(report(d1, "garbage", &r), 200, "garbage from a bound "
