@@ -1,6 +1,10 @@
 #!/bin/sh
-# demo.sh BIN STATE: what the toolkit does today, end to end, on a fresh
-# local state directory.  Each step prints the command it runs.
+# demo.sh BIN STATE: the whole system at work on a fresh local state
+# directory, in under a minute: mdm-serve on loopback serves enrollment,
+# SCEP, check-in, commands, the admin API and metrics; a handful of
+# simulated devices (mdm-devsim) enroll through it and answer commands
+# queued with mdm-queue and with a NanoMDM-style curl.  Each step prints
+# the command it runs.
 set -eu
 bin=$1
 state=$2
@@ -21,79 +25,43 @@ step() {
 	"$@"
 }
 
+# A port nothing answers on: the profile names the server's URL before
+# the server starts, so port 0 will not do here.
+free_port() {
+	p=18443
+	while curl -s -o /dev/null "http://127.0.0.1:$p/" 2>/dev/null ||
+	    [ $? -ne 7 ]; do
+		p=$((p + 1))
+		[ "$p" -gt 18543 ] && return 1
+	done
+	echo "$p"
+}
+
 echo "mdm demo: state directory $state"
 step mdm-certs init --hostname localhost --hostname 127.0.0.1
-step mdm-certs init
-step mdm-certs sign-profile -o "$work/passcode.signed.mobileconfig" \
-	"$src/examples/profiles/passcode.mobileconfig"
-step mdm-certs verify-profile -o "$work/passcode.out.mobileconfig" \
-	"$work/passcode.signed.mobileconfig"
-step cmp "$src/examples/profiles/passcode.mobileconfig" "$work/passcode.out.mobileconfig"
-echo "(content bytes unchanged by signing)"
-step openssl cms -verify -inform DER -binary -in "$work/passcode.signed.mobileconfig" \
-	-CAfile "$state/ca/ca.pem" -purpose any -out /dev/null
 
-# A stand-in push certificate: Apple's portal issues the real one.
+# A stand-in push certificate: Apple's portal issues the real one, for
+# the CSR that push-csr makes.
+topic=com.apple.mgmt.External.demo-0001
 openssl req -x509 -newkey rsa:2048 -nodes -days 365 -keyout "$work/push.key" \
-	-out "$work/push.pem" -subj "/UID=com.apple.mgmt.External.demo-0001/CN=APSP:demo-0001/C=US" \
+	-out "$work/push.pem" -subj "/UID=$topic/CN=APSP:demo-0001/C=US" \
 	2>/dev/null
 step mdm-certs push-csr --email admin@example.com -o "$work/push.csr"
 step mdm-certs push-import "$work/push.pem" "$work/push.key"
-step mdm-certs dep-keypair abm
 step mdm-certs list
-step mdm-certs list --json --kind push
-printf '\n$ mdm-certs list --expiring-within 400 --kind tls\n'
-mdm-certs list --expiring-within 400 --kind tls
 
-# The SCEP CA, as Apple devices (and micromdm's scepclient) use it.
-if command -v scepclient >/dev/null 2>&1; then
-	printf '\n$ mdm-scep serve --listen 127.0.0.1:0 --challenge demo-secret &\n'
-	mdm-scep serve --listen 127.0.0.1:0 --port-file "$work/port" \
-		--challenge demo-secret 2>"$work/scep.log" &
-	spid=$!
-	n=0
-	while [ ! -s "$work/port" ] && [ "$n" -lt 100 ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	url="http://127.0.0.1:$(cat "$work/port")/scep"
-	mkdir "$work/device"
-	openssl genrsa -traditional -out "$work/device/key.pem" 2048 2>/dev/null
-	step scepclient -server-url "$url" -private-key "$work/device/key.pem" \
-		-certificate "$work/device/cert.pem" -challenge demo-secret -cn demo-device
-	step openssl verify -CAfile "$state/ca/ca.pem" "$work/device/cert.pem"
-	otp=$(mdm-scep challenge --ttl 10m)
-	printf '\n$ mdm-scep challenge --ttl 10m\n%s\n' "$otp"
-	mkdir "$work/device2"
-	openssl genrsa -traditional -out "$work/device2/key.pem" 2048 2>/dev/null
-	step scepclient -server-url "$url" -private-key "$work/device2/key.pem" \
-		-certificate "$work/device2/cert.pem" -challenge "$otp" -cn demo-device-2
-	step mdm-scep list
-	serial=$(openssl x509 -in "$work/device2/cert.pem" -noout -serial | sed 's/serial=//')
-	step mdm-scep revoke "$serial"
-	step mdm-scep crl -o "$work/ca.crl"
-	step openssl crl -inform DER -in "$work/ca.crl" -CAfile "$state/ca/ca.pem" -noout
-	kill "$spid"
-	wait "$spid" 2>/dev/null || true
-	spid=
-	step mdm-certs list --kind device
-else
-	echo "(scepclient not installed: skipping the SCEP part)"
-fi
-# The MDM endpoint.  A device, played here by openssl and curl, signs each
-# body with its SCEP identity (the Mdm-Signature header, as Apple devices
-# do), enrolls, and runs one command.
-dev=$work/device
-if [ ! -s "$dev/cert.pem" ]; then
-	mkdir -p "$dev"
-	openssl req -new -newkey rsa:2048 -nodes -keyout "$dev/key.pem" \
-		-subj /CN=demo-device -out "$dev/csr.pem" 2>/dev/null
-	openssl x509 -req -in "$dev/csr.pem" -CA "$state/ca/ca.pem" \
-		-CAkey "$state/ca/ca.key" -set_serial 0x1001 -days 30 \
-		-out "$dev/cert.pem" 2>/dev/null
-fi
-printf '\n$ mdm-serve --no-tls --listen 127.0.0.1:0 &\n'
-mdm-serve --no-tls --listen 127.0.0.1:0 --port-file "$work/mdm.port" \
+# Devices on this machine are simulated, so the server speaks plain HTTP
+# on loopback; a real one serves https (its own TLS, or behind nginx:
+# examples/nginx/mdm-serve.conf).
+port=$(free_port)
+url=http://127.0.0.1:$port
+umask 077
+printf 'demo-api-key\n' >"$work/api.key"
+umask 022
+printf '\n$ mdm-serve --no-tls --listen 127.0.0.1:%s --url %s --api-key-file api.key --metrics &\n' \
+	"$port" "$url"
+mdm-serve --no-tls --listen "127.0.0.1:$port" --url "$url" \
+	--api-key-file "$work/api.key" --metrics --port-file "$work/mdm.port" \
 	2>"$work/serve.log" &
 spid=$!
 n=0
@@ -101,36 +69,56 @@ while [ ! -s "$work/mdm.port" ] && [ "$n" -lt 100 ]; do
 	sleep 0.1
 	n=$((n + 1))
 done
-mdm=http://127.0.0.1:$(cat "$work/mdm.port")
-udid=0000DEMO-0000-4000-8000-000000000001
-plist() {
-	printf '<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict>%s<key>UDID</key><string>%s</string></dict></plist>\n' "$1" "$udid"
-}
-# device PATH TYPE WHAT BODY: the device PUTs BODY, signed.
-device() {
-	printf '%s' "$4" >"$work/body"
-	sig=$(openssl cms -sign -binary -outform DER -in "$work/body" \
-		-signer "$dev/cert.pem" -inkey "$dev/key.pem" | base64 -w0)
-	printf '\n$ curl -X PUT %s%s  (%s, signed)\n' "$mdm" "$1" "$3"
-	curl -sS -X PUT --data-binary "@$work/body" -o "$work/answer" \
-		-w 'HTTP %{http_code}\n' -H "Content-Type: $2" \
-		-H "Mdm-Signature: $sig" "$mdm$1"
-	if [ -s "$work/answer" ]; then
-		tr -d '\n\t' <"$work/answer" | grep -o \
-			'<key>RequestType</key><string>[A-Za-z]*</string>\|<key>CommandUUID</key><string>[^<]*</string>' |
-			sed 's/<[^>]*>/ /g; s/  */ /g; s/^/  answer:/'
-	fi
-}
-checkin=application/x-apple-aspen-mdm-checkin
-device /mdm/checkin $checkin Authenticate "$(plist '<key>MessageType</key><string>Authenticate</string><key>Topic</key><string>com.apple.mgmt.External.demo-0001</string><key>SerialNumber</key><string>DEMO0001</string>')"
-device /mdm/checkin $checkin TokenUpdate "$(plist '<key>MessageType</key><string>TokenUpdate</string><key>Topic</key><string>com.apple.mgmt.External.demo-0001</string><key>Token</key><data>3q2+7w==</data><key>PushMagic</key><string>demo-magic</string>')"
-printf '\n$ mdm-queue enqueue DeviceInformation %s\n' "$udid"
-cmd=$(mdm-queue enqueue DeviceInformation "$udid")
-echo "$cmd"
-device /mdm/connect application/x-apple-aspen-mdm Idle "$(plist '<key>Status</key><string>Idle</string>')"
-device /mdm/connect application/x-apple-aspen-mdm Acknowledged "$(plist "<key>Status</key><string>Acknowledged</string><key>CommandUUID</key><string>$cmd</string><key>QueryResponses</key><dict><key>DeviceName</key><string>Demo iPad</string></dict>")"
+if [ ! -s "$work/mdm.port" ]; then
+	cat "$work/serve.log" >&2
+	exit 1
+fi
+
+# Five devices fetch the profile at /mdm/enroll, get an identity from
+# /scep with its one-time challenge, and send Authenticate and
+# TokenUpdate signed with it (Mdm-Signature).
+devs=$work/devices
+step mdm-devsim enroll --dir "$devs" --url "$url/mdm/enroll" -n 5
+mdm-devsim list --dir "$devs" | cut -f1 >"$work/ids"
+step mdm-certs list --kind device
+
+step mdm-certs sign-profile -o "$work/passcode.signed.mobileconfig" \
+	"$src/examples/profiles/passcode.mobileconfig"
+printf '\n$ mdm-queue enqueue DeviceInformation < ids\n'
+mdm-queue enqueue DeviceInformation <"$work/ids"
+printf '\n$ mdm-queue enqueue InstallProfile --profile passcode.signed.mobileconfig < ids\n'
+mdm-queue enqueue InstallProfile --profile "$work/passcode.signed.mobileconfig" \
+	<"$work/ids"
+printf '\n$ mdm-queue enqueue ProfileList < ids\n'
+mdm-queue enqueue ProfileList <"$work/ids"
+step mdm-queue list
+
+# No APNs here: the devices poll, as if woken by a push.
+step mdm-devsim run --dir "$devs" --once
 step mdm-queue results
-step mdm-queue list --all
+
+# The admin API, as NanoMDM's scripts call it.
+first=$(head -n 1 "$work/ids")
+cat >"$work/cmd.plist" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>CommandUUID</key><string>demo-security-info-1</string>
+<key>Command</key><dict><key>RequestType</key><string>SecurityInfo</string></dict>
+</dict></plist>
+EOF
+printf '\n$ curl -T cmd.plist -u nanomdm:KEY %s/v1/enqueue/%s?nopush=1\n' "$url" "$first"
+curl -sS -T "$work/cmd.plist" -u nanomdm:demo-api-key \
+	"$url/v1/enqueue/$first?nopush=1"
+echo
+step mdm-devsim run --dir "$devs" --once "$first"
+printf '\n$ curl -u nanomdm:KEY %s/v1/results/%s\n' "$url" "$first"
+curl -sS -u nanomdm:demo-api-key "$url/v1/results/$first"
+echo
+printf '\n$ curl -u nanomdm:KEY %s/metrics | grep ...\n' "$url"
+curl -sS -u nanomdm:demo-api-key "$url/metrics" |
+	grep -E '^mdm_(checkins_total|command_reports_total|scep_[a-z_]*total)' |
+	grep -v ' 0$'
+
 kill "$spid"
 wait "$spid" 2>/dev/null || true
 spid=

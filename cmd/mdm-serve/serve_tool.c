@@ -171,7 +171,7 @@ serve_enroll(struct worker *w, struct serve *sv, struct mdm_http_request *r)
 	struct mdm_err e = { 0 };
 	const char *method = mdm_http_request_method(r);
 	const unsigned char *body;
-	char what[2 * MDM_ENROLL_FIELD_MAX + 16] = "";
+	char what[2 * MDM_ENROLL_FIELD_MAX + 32] = "";
 	size_t len;
 	int status;
 
