@@ -7,8 +7,12 @@ set -u
 PATH="$MDM_BIN:$PATH"
 T=$(mktemp -d "${TMPDIR:-/tmp}/mdm-cmd-XXXXXX")
 MDM_STATE_DIR="$T/state"
+S=$MDM_STATE_DIR
 export PATH MDM_STATE_DIR
-trap 'rm -rf "$T"' EXIT
+# Servers started with start() are stopped however the test ends.
+PIDS=
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
+trap 'exit 1' HUP INT TERM
 
 t_count=0
 t_failed=0
@@ -65,6 +69,37 @@ skip() {	# skip N REASON
 		echo "ok $t_count # skip $2"
 		i=$((i + 1))
 	done
+}
+
+# start NAME PROG ARGS...: PROG (which takes --port-file $T/NAME.port
+# among ARGS) in the background, its stderr in $T/NAME.log; waits for
+# the port file.  Sets SPID and PORT.
+start() {
+	name=$1
+	shift
+	rm -f "$T/$name.port"
+	"$@" 2>>"$T/$name.log" &
+	SPID=$!
+	PIDS="$PIDS $SPID"
+	n=0
+	while [ ! -s "$T/$name.port" ]; do
+		kill -0 "$SPID" 2>/dev/null || return 1
+		n=$((n + 1))
+		[ "$n" -gt 200 ] && return 1
+		sleep 0.05
+	done
+	PORT=$(cat "$T/$name.port")
+}
+
+# stop PID: SIGTERM, and wait for it; the exit status is PID's.
+stop() {
+	kill -TERM "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# sql SQL...: the sqlite3 shell on the state's database.
+sql() {
+	sqlite3 -cmd '.timeout 5000' "$S/mdm.db" "$@"
 }
 
 file_mode() {

@@ -6,11 +6,7 @@
 # InstallProfile and ProfileList; a wrong challenge fails with the SCEP
 # failInfo; one device over mutual TLS; the bench summary line.
 . "$MDM_SOURCE_DIR/tests/cmd/lib.sh"
-S=$MDM_STATE_DIR
 D=$T/devices
-PIDS=
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
-trap 'exit 1' HUP INT TERM
 
 for tool in openssl sqlite3; do
 	if ! command -v $tool >/dev/null 2>&1; then
@@ -18,34 +14,6 @@ for tool in openssl sqlite3; do
 		exit 77
 	fi
 done
-
-sql() {
-	sqlite3 -cmd '.timeout 5000' "$S/mdm.db" "$@"
-}
-
-# start NAME PROG ARGS...: PROG in the background, its --port-file
-# $T/NAME.port waited for; sets SPID and PORT.
-start() {
-	name=$1
-	shift
-	rm -f "$T/$name.port"
-	"$@" 2>>"$T/$name.log" &
-	SPID=$!
-	PIDS="$PIDS $SPID"
-	n=0
-	while [ ! -s "$T/$name.port" ]; do
-		kill -0 "$SPID" 2>/dev/null || return 1
-		n=$((n + 1))
-		[ "$n" -gt 200 ] && return 1
-		sleep 0.05
-	done
-	PORT=$(cat "$T/$name.port")
-}
-
-stop() {
-	kill -TERM "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
 
 TOPIC=com.apple.mgmt.External.devsim-test
 # profile FILE SCEPURL MDMURL CHALLENGE [SIGN]: a signed enrollment profile.

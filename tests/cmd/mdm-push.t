@@ -6,10 +6,6 @@
 # push certificate rotated between runs, 10,000 pushes, ids on stdin,
 # --json, usage errors, and nghttpd --verify-client when installed.
 . "$MDM_SOURCE_DIR/tests/cmd/lib.sh"
-S=$MDM_STATE_DIR
-PIDS=
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
-trap 'exit 1' HUP INT TERM
 
 for tool in openssl sqlite3; do
 	if ! command -v $tool >/dev/null 2>&1; then
@@ -24,43 +20,16 @@ fi
 
 TOPIC=com.apple.mgmt.External.test-topic
 
-sql() {
-	sqlite3 -cmd '.timeout 5000' "$S/mdm.db" "$@"
-}
-
-# start NAME PROG ARGS...: PROG in the background writing its port to
-# $T/NAME.port; sets SPID and PORT.
-start() {
-	name=$1
-	shift
-	rm -f "$T/$name.port"
-	"$@" 2>>"$T/$name.err" &
-	SPID=$!
-	PIDS="$PIDS $SPID"
-	n=0
-	while [ ! -s "$T/$name.port" ]; do
-		kill -0 "$SPID" 2>/dev/null || return 1
-		n=$((n + 1))
-		[ "$n" -gt 200 ] && return 1
-		sleep 0.05
-	done
-	PORT=$(cat "$T/$name.port")
-}
-
-# mock NAME [OPTIONS]: an apns_mock logging to $T/NAME.log; sets URL.
+# mock NAME [OPTIONS]: an apns_mock logging pushes to $T/NAME.pushes;
+# sets URL.
 mock() {
 	name=$1
 	shift
-	rm -f "$T/$name.log" "$T/$name.stats"
+	rm -f "$T/$name.pushes" "$T/$name.stats"
 	start "$name" apns_mock --cert "$T/srv.pem" --key "$T/srv.key" \
-	    --any-client --log "$T/$name.log" --stats "$T/$name.stats" \
+	    --any-client --log "$T/$name.pushes" --stats "$T/$name.stats" \
 	    "$@" --port-file "$T/$name.port" || return 1
 	URL="https://127.0.0.1:$PORT"
-}
-
-stop() {
-	kill -TERM "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
 }
 
 # enroll ID TOKEN [MAGIC]: an enabled device enrollment in $TOPIC.
@@ -131,7 +100,7 @@ expect 0 "push-import" mdm-certs push-import "$T/push-one.pem" \
 expect 0 "a push APNs accepts: exit 0" P --priority 5 --expiration 1h ok1
 check "outcome ok, status 200" test "$(field ok1 2) $(field ok1 3)" = "ok 200"
 now=$(date +%s)
-line=$(awk -F '\t' '$1 == "aa01"' "$T/m1.log")
+line=$(awk -F '\t' '$1 == "aa01"' "$T/m1.pushes")
 check "mock logged the token and topic" test "$(echo "$line" | cut -f2)" = "$TOPIC"
 check "apns-push-type mdm" test "$(echo "$line" | cut -f3)" = mdm
 check "apns-priority 5" test "$(echo "$line" | cut -f4)" = 5
@@ -143,7 +112,7 @@ check "push health stored" test "$(sql "SELECT last_push_status, token_dead
     FROM enrollments WHERE id = 'ok1'")" = "200|0"
 expect 0 "--expiration 0" P --expiration 0 ok2
 check "apns-expiration 0" test "$(awk -F '\t' '$1 == "aa02" { print $5 }' \
-    "$T/m1.log")" = 0
+    "$T/m1.pushes")" = 0
 
 # ---- ids from stdin, UDIDs and serials, --json ----
 printf 'ok1\nSN-ok2\n\nok3\n' >"$T/ids"
@@ -167,7 +136,7 @@ check "410: token_dead stored" test "$(sql "SELECT token_dead, last_push_status,
 expect 0 "a dead token is not pushed again" P dead410
 check "dead token: skipped" test "$(field dead410 2)" = skipped
 check "dead token: no second request" \
-    test "$(grep -c '^4100aa' "$T/m1.log")" = 1
+    test "$(grep -c '^4100aa' "$T/m1.pushes")" = 1
 expect 1 "400 BadDeviceToken: exit 1" P bad400
 check "400 BadDeviceToken: token-dead" \
     test "$(field bad400 2) $(field bad400 3) $(field bad400 4)" = "token-dead 400 BadDeviceToken"
@@ -188,7 +157,7 @@ t1=$(date +%s)
 check "429: retry" test "$(field busy429 2) $(field busy429 3)" = "retry 429"
 check "503: retry" test "$(field down503 2) $(field down503 3)" = "retry 503"
 check "the good one in the same run: ok" test "$(field ok3 2)" = ok
-check "retried 4 times in all" test "$(grep -c '^4290aa' "$T/m1.log")" = 4
+check "retried 4 times in all" test "$(grep -c '^4290aa' "$T/m1.pushes")" = 4
 check "with backoff (7 s at least)" test $((t1 - t0)) -ge 7
 check "retry recorded" test "$(sql "SELECT last_push_status FROM enrollments
     WHERE id = 'busy429'")" = 429
@@ -244,7 +213,7 @@ check "second topic ok" test "$(field other1 2)" = ok
 check "topic without a certificate: no-push-cert" test "$(field nocert1 2)" = no-push-cert
 check "one connection per topic" grep -q "connections 2" "$T/m6.stats"
 check "the second topic's token sent with its topic" \
-    test "$(awk -F '\t' '$1 == "dd01" { print $2 }' "$T/m6.log")" = "$OTHER"
+    test "$(awk -F '\t' '$1 == "dd01" { print $2 }' "$T/m6.pushes")" = "$OTHER"
 
 # ---- GOAWAY and dropped connections ----
 sql "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
@@ -259,18 +228,18 @@ expect 0 "GOAWAY after 50 of 200" sh -c "mdm-push --apns-url '$URL' \
 stop "$SPID"
 check "GOAWAY: 200 ok" test "$(grep -c '	ok	200' "$T/out")" = 200
 check "GOAWAY: none lost or duplicated" \
-    test "$(cut -f1 "$T/m3.log" | sort | uniq | wc -l) $(wc -l <"$T/m3.log")" = "200 200"
+    test "$(cut -f1 "$T/m3.pushes" | sort | uniq | wc -l) $(wc -l <"$T/m3.pushes")" = "200 200"
 check "GOAWAY: a second connection" grep -q "connections 2" "$T/m3.stats"
 mock m4 --close-after 50
 expect 0 "connection dropped after 50 of 200" sh -c "mdm-push \
     --apns-url '$URL' --apns-ca '$T/ca.pem' < '$T/gids'"
 stop "$SPID"
 check "dropped: 200 ok" test "$(grep -c '	ok	200' "$T/out")" = 200
-check "dropped: none lost" test "$(cut -f1 "$T/m4.log" | sort -u | wc -l)" = 200
+check "dropped: none lost" test "$(cut -f1 "$T/m4.pushes" | sort -u | wc -l)" = 200
 # A request the server processed but whose answer was lost is resent:
 # at most the streams in flight when the connection dropped.
 check "dropped: duplicates only from the lost connection" \
-    test "$(wc -l <"$T/m4.log")" -le 400
+    test "$(wc -l <"$T/m4.pushes")" -le 400
 
 # ---- 10,000 ----
 sql "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
@@ -285,19 +254,19 @@ expect 0 "10,000 pushes" sh -c "mdm-push --apns-url '$URL' \
 stop "$SPID"
 check "10,000 ok" test "$(grep -c '	ok	200' "$T/out")" = 10000
 check "10,000: none lost or duplicated" \
-    test "$(cut -f1 "$T/m5.log" | sort -u | wc -l) $(wc -l <"$T/m5.log")" = "10000 10000"
+    test "$(cut -f1 "$T/m5.pushes" | sort -u | wc -l) $(wc -l <"$T/m5.pushes")" = "10000 10000"
 check "10,000: all recorded" test "$(sql "SELECT count(*) FROM enrollments
     WHERE id GLOB 'B*' AND last_push_status = 200")" = 10000
 
 # A filter is read a window (8192) at a time: every enrollment once.
-mock m6
+mock m7
 mdm-push --apns-url "$URL" --apns-ca "$T/ca.pem" --stale 1s >"$T/out6" \
     2>/dev/null
 stop "$SPID"
 check "--stale over 10,000: each reported once" \
     test "$(grep -c '^B[0-9]*	ok	200' "$T/out6") $(cut -f1 "$T/out6" | sort | uniq -d | wc -l)" = "10000 0"
 check "--stale over 10,000: none lost or duplicated at APNs" \
-    test "$(grep -c '^cc' "$T/m6.log") $(grep '^cc' "$T/m6.log" | cut -f1 | sort -u | wc -l)" = "10000 10000"
+    test "$(grep -c '^cc' "$T/m7.pushes") $(grep '^cc' "$T/m7.pushes" | cut -f1 | sort -u | wc -l)" = "10000 10000"
 
 # ---- nghttpd ----
 if command -v nghttpd >/dev/null 2>&1; then

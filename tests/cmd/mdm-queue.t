@@ -8,7 +8,6 @@
 # storage (libmdm/state_queue.c) writes them; test_state_queue drives the
 # device side through the library itself.
 . "$MDM_SOURCE_DIR/tests/cmd/lib.sh"
-S=$MDM_STATE_DIR
 P=$MDM_SOURCE_DIR/examples/profiles/passcode.mobileconfig
 
 if ! command -v sqlite3 >/dev/null 2>&1; then
@@ -25,9 +24,6 @@ chmod 600 "$S/mdm.db"
 expect 1 "list on an empty state: nothing, exit 1" mdm-queue list
 check "and prints nothing" test ! -s "$T/out"
 
-sql() {
-	sqlite3 -cmd '.timeout 5000' "$S/mdm.db" "$@"
-}
 sql "INSERT INTO enrollments (id, type, udid, serial_number, unlock_token,
 	enabled, push_token, topic, created_at, updated_at) VALUES
 	('D1', 'device', 'D1', 'SER1', X'0102', 1, 'aa', 't', 1, 1),

@@ -5,10 +5,6 @@
 # and garbage of every kind.  The scepclient checks are skipped when it
 # is not installed (apt-get install scep).
 . "$MDM_SOURCE_DIR/tests/cmd/lib.sh"
-S=$MDM_STATE_DIR
-PIDS=
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
-trap 'exit 1' HUP INT TERM
 
 have_client=no
 command -v scepclient >/dev/null 2>&1 && have_client=yes
@@ -46,12 +42,6 @@ serve() {
 	done
 	PORT=$(cat "$T/$name.port")
 	URL="http://127.0.0.1:$PORT/scep"
-}
-
-# stop PID: SIGTERM, then its exit status.
-stop() {
-	kill -TERM "$1" 2>/dev/null
-	wait "$1"
 }
 
 # Client keys, made up front: scepclient would make a 2048-bit key per run.

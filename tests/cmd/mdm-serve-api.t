@@ -6,10 +6,6 @@
 # pushcert upload and listing, /version, the read endpoints and the
 # counters /metrics shows after that traffic.
 . "$MDM_SOURCE_DIR/tests/cmd/lib.sh"
-S=$MDM_STATE_DIR
-PIDS=
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
-trap 'exit 1' HUP INT TERM
 
 for tool in openssl curl; do
 	if ! command -v $tool >/dev/null 2>&1; then
@@ -21,25 +17,6 @@ if [ ! -x "$MDM_BIN/apns_mock" ]; then
 	echo "1..0 # skip apns_mock is not built"
 	exit 77
 fi
-
-# start NAME PROG ARGS...: PROG in the background, its last arguments
-# --port-file $T/NAME.port; waits for the port; sets SPID and PORT.
-start() {
-	name=$1
-	shift
-	rm -f "$T/$name.port"
-	"$@" 2>>"$T/$name.log" &
-	SPID=$!
-	PIDS="$PIDS $SPID"
-	n=0
-	while [ ! -s "$T/$name.port" ]; do
-		kill -0 "$SPID" 2>/dev/null || return 1
-		n=$((n + 1))
-		[ "$n" -gt 200 ] && return 1
-		sleep 0.05
-	done
-	PORT=$(cat "$T/$name.port")
-}
 
 plist() {	# plist FILE KEY=VALUE...: a dict of strings (data:K for data)
 	f=$1

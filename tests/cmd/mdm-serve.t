@@ -8,10 +8,6 @@
 # and renewal, webhooks with a receiver that is down and comes back, the
 # shared fixtures, and garbage.
 . "$MDM_SOURCE_DIR/tests/cmd/lib.sh"
-S=$MDM_STATE_DIR
-PIDS=
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
-trap 'exit 1' HUP INT TERM
 
 for tool in openssl curl sqlite3; do
 	if ! command -v $tool >/dev/null 2>&1; then
@@ -19,30 +15,6 @@ for tool in openssl curl sqlite3; do
 		exit 77
 	fi
 done
-
-sql() {
-	sqlite3 -cmd '.timeout 5000' "$S/mdm.db" "$@"
-}
-
-# start NAME PROG ARGS...: runs PROG in the background with
-# --port-file $T/NAME.port (the last arguments) and waits for the port;
-# sets SPID and PORT.
-start() {
-	name=$1
-	shift
-	rm -f "$T/$name.port"
-	"$@" 2>>"$T/$name.log" &
-	SPID=$!
-	PIDS="$PIDS $SPID"
-	n=0
-	while [ ! -s "$T/$name.port" ]; do
-		kill -0 "$SPID" 2>/dev/null || return 1
-		n=$((n + 1))
-		[ "$n" -gt 200 ] && return 1
-		sleep 0.05
-	done
-	PORT=$(cat "$T/$name.port")
-}
 
 serve() {	# serve NAME ARGS...: mdm-serve on a free port; sets URL
 	name=$1
@@ -56,11 +28,6 @@ sink() {	# sink NAME STATUS [LISTEN] [BODYFILE]: an http_sink
 	mkdir -p "$T/$1"
 	start "$1" http_sink "${3:-127.0.0.1:0}" "$T/$1.port" "$T/$1" "$2" \
 		${4:+"$4"}
-}
-
-stop() {
-	kill -TERM "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
 }
 
 # plist FILE KEY=VALUE...: an XML plist dict of strings; a key written
