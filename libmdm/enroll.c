@@ -14,6 +14,7 @@
 #include "enroll.h"
 #include "file.h"
 #include "plist.h"
+#include "pushcert.h"
 #include "queue.h"
 #include "scep.h"
 #include "state.h"
@@ -69,22 +70,6 @@ check_url(const char *what, const char *url, int https_only,
 	return 0;
 }
 
-/* A topic names a file in STATE/push/: a plain file name only. */
-static int
-check_topic(const char *t, struct mdm_err *e)
-{
-	size_t n = strlen(t);
-
-	if (strncmp(t, MDM_ENROLL_TOPIC_PREFIX,
-	    strlen(MDM_ENROLL_TOPIC_PREFIX)) != 0 || n > MDM_ENROLL_TOPIC_MAX ||
-	    strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789.-_") != n)
-		return mdm_err_set(e, MDM_E_USAGE, "'%s' is no push topic: it "
-		    "must start with %s and hold only letters, digits, '.', "
-		    "'-' and '_'", t, MDM_ENROLL_TOPIC_PREFIX);
-	return 0;
-}
-
 int
 mdm_enroll_config_check(const struct mdm_enroll_config *cfg,
     struct mdm_err *e)
@@ -115,34 +100,28 @@ mdm_enroll_config_check(const struct mdm_enroll_config *cfg,
 			    "must be 1 to %d bytes of printable text",
 			    MDM_ENROLL_ORG_MAX);
 	}
-	if (cfg->topic != NULL && check_topic(cfg->topic, e) == -1)
+	if (cfg->topic != NULL &&
+	    mdm_pushcert_topic_check(cfg->topic, e) == -1)
 		return -1;
 	return 0;
 }
 
 struct topics {
 	size_t n;
-	char first[MDM_ENROLL_TOPIC_MAX + 1];
-	char second[MDM_ENROLL_TOPIC_MAX + 1];
+	char first[MDM_PUSHCERT_TOPIC_MAX];
+	char second[MDM_PUSHCERT_TOPIC_MAX];
 };
 
-/* push-import names each certificate TOPIC.pem; push/pending.key is no
-   certificate and other files are not ours. */
 static int
-count_topic(const char *dir, const char *name, void *arg, struct mdm_err *e)
+count_topic(const char *topic, void *arg, struct mdm_err *e)
 {
 	struct topics *t = arg;
-	size_t len = strlen(name) - strlen(".pem");
 
-	(void)dir;
 	(void)e;
-	if (strncmp(name, MDM_ENROLL_TOPIC_PREFIX,
-	    strlen(MDM_ENROLL_TOPIC_PREFIX)) != 0 || len > MDM_ENROLL_TOPIC_MAX)
-		return 0;
 	if (t->n == 0)
-		snprintf(t->first, sizeof(t->first), "%.*s", (int)len, name);
+		snprintf(t->first, sizeof(t->first), "%s", topic);
 	else if (t->n == 1)
-		snprintf(t->second, sizeof(t->second), "%.*s", (int)len, name);
+		snprintf(t->second, sizeof(t->second), "%s", topic);
 	t->n++;
 	return 0;
 }
@@ -152,12 +131,12 @@ mdm_enroll_topic(struct mdm_state *st, const char *want, char *out,
     size_t outlen, struct mdm_err *e)
 {
 	struct topics t;
-	char path[PATH_MAX], rel[MDM_ENROLL_TOPIC_MAX + 16];
+	char path[PATH_MAX], rel[MDM_PUSHCERT_TOPIC_MAX + 16];
 	const char *topic;
 
 	memset(&t, 0, sizeof(t));
 	if (want != NULL) {
-		if (check_topic(want, e) == -1)
+		if (mdm_pushcert_topic_check(want, e) == -1)
 			return -1;
 		snprintf(rel, sizeof(rel), "push/%s.pem", want);
 		if (mdm_state_path(st, rel, path, sizeof(path), e) == -1)
@@ -169,7 +148,7 @@ mdm_enroll_topic(struct mdm_state *st, const char *want, char *out,
 		topic = want;
 	} else {
 		if (mdm_state_path(st, "push", path, sizeof(path), e) == -1 ||
-		    mdm_file_foreach(path, ".pem", count_topic, &t, e) == -1)
+		    mdm_pushcert_foreach(st, count_topic, &t, e) == -1)
 			return -1;
 		if (t.n == 0)
 			return mdm_err_set(e, MDM_E_CONFIG, "no push certificate "
@@ -427,7 +406,7 @@ mdm_enroll_profile(struct mdm_state *st, const struct mdm_enroll_config *cfg,
 {
 	struct parts pt;
 	struct mdm_buf ca_der, xml, cms;
-	char topic[MDM_ENROLL_TOPIC_MAX + 1], id[ID_MAX];
+	char topic[MDM_PUSHCERT_TOPIC_MAX], id[ID_MAX];
 	char scep[URL_BUF], server[URL_BUF], checkin[URL_BUF];
 	char minted[64];
 	X509 *ca = NULL, *signer = NULL;

@@ -33,6 +33,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "pushcert.h"
 #include "state.h"
 
 /* The Content-Type of a profile, signed or not. */
@@ -44,9 +45,8 @@
 #define MDM_ENROLL_CHALLENGE_MAX	255
 /* Longest organization: the X.509 upper bound of an O= value. */
 #define MDM_ENROLL_ORG_MAX		64
-/* Every push topic starts so (protocol.md section 4). */
-#define MDM_ENROLL_TOPIC_PREFIX		"com.apple.mgmt."
-#define MDM_ENROLL_TOPIC_MAX		255
+/* A buffer of MDM_ENROLL_TOPIC_MAX + 1 holds any topic (pushcert.h). */
+#define MDM_ENROLL_TOPIC_MAX		(MDM_PUSHCERT_TOPIC_MAX - 1)
 
 /*
  * What a profile says.  A zeroed struct plus base_url is a complete
@@ -99,8 +99,8 @@ int mdm_enroll_config_check(const struct mdm_enroll_config *cfg,
 
 /*
  * The push topic a profile gets: want if STATE/push/want.pem exists (it
- * must start with MDM_ENROLL_TOPIC_PREFIX and be a plain file name), or
- * with want NULL the only topic in STATE/push.  No certificate, or
+ * must pass mdm_pushcert_topic_check: MDM_E_USAGE), or with want NULL
+ * the only topic in STATE/push (mdm_pushcert_foreach).  No certificate, or
  * several and want NULL: MDM_E_CONFIG saying what to run or choose.
  * Written NUL-terminated to out (outlen > MDM_ENROLL_TOPIC_MAX is
  * always enough).

@@ -17,6 +17,7 @@
 #include "file.h"
 #include "log.h"
 #include "push.h"
+#include "pushcert.h"
 #include "state.h"
 #include "state_queue.h"
 #include "x509.h"
@@ -242,15 +243,6 @@ mdm_push_free(struct mdm_push *p)
 	free(p);
 }
 
-/* A topic names files in STATE/push/: a plain file name only. */
-static int
-safe_topic(const char *s)
-{
-	return *s != '\0' && *s != '.' && strlen(s) <= MDM_APNS_TOPIC_MAX &&
-	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789.-_") == strlen(s);
-}
-
 static struct topic *
 topic_get(struct mdm_push *p, const char *name, struct mdm_err *e)
 {
@@ -402,11 +394,11 @@ mdm_push_add(struct mdm_push *p, const char *key, struct mdm_err *e)
 static int
 load_identity(struct mdm_state *st, struct topic *t, struct mdm_err *e)
 {
-	char stem[MDM_APNS_TOPIC_MAX + 8];
+	char stem[MDM_PUSHCERT_TOPIC_MAX + 8];
 
-	if (!safe_topic(t->name))
-		return mdm_err_set(e, MDM_E_CONFIG, "topic '%s' is not a file "
-		    "name", t->name);
+	/* The topic came from a device: it names a file only if it passes. */
+	if (mdm_pushcert_topic_check(t->name, e) == -1)
+		return -1;
 	snprintf(stem, sizeof(stem), "push/%s", t->name);
 	return mdm_state_identity(st, stem, "no push certificate for this "
 	    "topic: run 'mdm-certs push-import'", &t->cert, &t->key, e);

@@ -1,9 +1,7 @@
-#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 #include <openssl/objects.h>
 
 #include "buf.h"
@@ -12,32 +10,49 @@
 #include "x509.h"
 #include "mdm_int.h"
 
-/* Names that become file names in the state directory. */
-static int
-safe_name(const char *s)
+int
+mdm_pushcert_topic_check(const char *topic, struct mdm_err *e)
 {
-	if (*s == '\0' || *s == '.' || strlen(s) > 200)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-' &&
-		    *s != '_')
-			return 0;
-	return 1;
+	size_t n = strlen(topic);
+
+	if (strncmp(topic, MDM_PUSHCERT_TOPIC_PREFIX,
+	    strlen(MDM_PUSHCERT_TOPIC_PREFIX)) != 0)
+		return mdm_err_set(e, MDM_E_USAGE, "'%.200s' is no push topic: "
+		    "it does not start with %s", topic,
+		    MDM_PUSHCERT_TOPIC_PREFIX);
+	if (n > MDM_PUSHCERT_TOPIC_LEN)
+		return mdm_err_set(e, MDM_E_USAGE, "'%.40s...' is no push "
+		    "topic: it is longer than %d bytes", topic,
+		    MDM_PUSHCERT_TOPIC_LEN);
+	/* The prefix rules out "", "." and ".." already. */
+	if (strspn(topic, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-_") != n)
+		return mdm_err_set(e, MDM_E_USAGE, "'%.200s' is no push topic: "
+		    "it may hold only letters, digits, '.', '-' and '_'",
+		    topic);
+	return 0;
 }
 
 int
 mdm_pushcert_topic(X509 *cert, char *topic, size_t topiclen,
     struct mdm_err *e)
 {
+	struct mdm_err le = { 0 };
+
 	if (mdm_x509_subject_attr(cert, NID_userId, topic, topiclen,
-	    e) == -1)
-		return mdm_err_set(e, MDM_E_DATA, "no UID (topic) in the "
-		    "subject: not an APNs MDM push certificate");
-	if (strncmp(topic, MDM_PUSHCERT_TOPIC_PREFIX,
-	    strlen(MDM_PUSHCERT_TOPIC_PREFIX)) != 0 || !safe_name(topic))
-		return mdm_err_set(e, MDM_E_DATA, "topic '%.200s' does not "
-		    "start with %s: not an APNs MDM push certificate", topic,
-		    MDM_PUSHCERT_TOPIC_PREFIX);
+	    &le) == -1) {
+		if (le.code == MDM_E_NOINPUT)
+			return mdm_err_set(e, MDM_E_DATA, "the subject has no "
+			    "UID (topic): not an APNs MDM push certificate");
+		return mdm_err_set(e, MDM_E_DATA, "the subject UID (topic): "
+		    "%s", le.msg);
+	}
+	if (mdm_pushcert_topic_check(topic, e) == -1) {
+		/* From a certificate, a bad topic is bad data, not usage. */
+		if (e != NULL)
+			e->code = MDM_E_DATA;
+		return -1;
+	}
 	return 0;
 }
 
@@ -57,7 +72,44 @@ mdm_pushcert_pem_key(const char *pem)
 	return NULL;
 }
 
-struct topic_check {
+struct each_topic {
+	int (*fn)(const char *, void *, struct mdm_err *);
+	void *arg;
+};
+
+static int
+each_topic(const char *dir, const char *name, void *arg, struct mdm_err *e)
+{
+	struct each_topic *et = arg;
+	char topic[MDM_PUSHCERT_TOPIC_MAX];
+	size_t n = strlen(name) - strlen(".pem");
+
+	(void)dir;
+	if (n >= sizeof(topic))
+		return 0;
+	memcpy(topic, name, n);
+	topic[n] = '\0';
+	if (mdm_pushcert_topic_check(topic, NULL) == -1)
+		return 0;
+	return et->fn(topic, et->arg, e);
+}
+
+int
+mdm_pushcert_foreach(struct mdm_state *st,
+    int (*fn)(const char *topic, void *arg, struct mdm_err *e), void *arg,
+    struct mdm_err *e)
+{
+	struct each_topic et;
+	char dir[PATH_MAX];
+
+	et.fn = fn;
+	et.arg = arg;
+	if (mdm_state_path(st, "push", dir, sizeof(dir), e) == -1)
+		return -1;
+	return mdm_file_foreach(dir, ".pem", each_topic, &et, e);
+}
+
+struct other_topic {
 	const char *topic;
 	int known;
 	char *other;
@@ -65,21 +117,15 @@ struct topic_check {
 };
 
 static int
-find_other_topic(const char *dir, const char *name, void *arg,
-    struct mdm_err *e)
+other_topic(const char *topic, void *arg, struct mdm_err *e)
 {
-	struct topic_check *t = arg;
-	size_t len = strlen(name);
+	struct other_topic *ot = arg;
 
-	(void)dir;
 	(void)e;
-	if (len <= 4)
-		return 0;
-	if (len - 4 == strlen(t->topic) && strncmp(name, t->topic,
-	    len - 4) == 0)
-		t->known = 1;
-	else if (t->other[0] == '\0')
-		snprintf(t->other, t->otherlen, "%.*s", (int)(len - 4), name);
+	if (strcmp(topic, ot->topic) == 0)
+		ot->known = 1;
+	else if (ot->other[0] == '\0')
+		snprintf(ot->other, ot->otherlen, "%s", topic);
 	return 0;
 }
 
@@ -87,20 +133,19 @@ int
 mdm_pushcert_other_topic(struct mdm_state *st, const char *topic,
     int *known, char *other, size_t otherlen, struct mdm_err *e)
 {
-	struct topic_check tc;
-	char dir[PATH_MAX];
+	struct other_topic ot;
 
-	if (otherlen == 0)
-		return mdm_err_set(e, MDM_E_USAGE, "no room for a topic");
+	if (otherlen < MDM_PUSHCERT_TOPIC_MAX)
+		return mdm_err_set(e, MDM_E_SOFTWARE, "topic buffer too "
+		    "small");
 	other[0] = '\0';
-	tc.topic = topic;
-	tc.known = 0;
-	tc.other = other;
-	tc.otherlen = otherlen;
-	if (mdm_state_path(st, "push", dir, sizeof(dir), e) == -1 ||
-	    mdm_file_foreach(dir, ".pem", find_other_topic, &tc, e) == -1)
+	ot.topic = topic;
+	ot.known = 0;
+	ot.other = other;
+	ot.otherlen = otherlen;
+	if (mdm_pushcert_foreach(st, other_topic, &ot, e) == -1)
 		return -1;
-	*known = tc.known;
+	*known = ot.known;
 	return 0;
 }
 
@@ -131,9 +176,8 @@ mdm_pushcert_store(struct mdm_state *st, const char *topic, X509 *cert,
 	if (!mdm_x509_key_matches(cert, key))
 		return mdm_err_set(e, MDM_E_DATA, "the key does not belong to "
 		    "the certificate");
-	if (!safe_name(topic))
-		return mdm_err_set(e, MDM_E_USAGE, "'%.200s' is not a topic",
-		    topic);
+	if (mdm_pushcert_topic_check(topic, e) == -1)
+		return -1;
 	snprintf(rel, sizeof(rel), "push/%s.key", topic);
 	if (write_pem(st, rel, NULL, key, e) == -1)
 		return -1;

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/objects.h>
 #include <openssl/x509v3.h>
 #include <plist/plist.h>
 
@@ -17,6 +16,7 @@
 #include "file.h"
 #include "log.h"
 #include "plist.h"
+#include "pushcert.h"
 #include "state.h"
 #include "x509.h"
 #include "banned.h"
@@ -27,7 +27,6 @@
 #define TLS_DAYS 397
 #define SIGNING_DAYS 730
 #define DEP_DAYS 365
-#define PUSH_TOPIC_PREFIX "com.apple.mgmt."
 
 struct identity {
 	X509 *cert;
@@ -973,48 +972,6 @@ read_password_file(const char *path, struct mdm_buf *pw, struct mdm_err *e)
 	return 0;
 }
 
-struct topic_check {
-	const char *topic;
-	int known;		/* the state has this topic already */
-	char other[256];	/* another topic it has, if any */
-};
-
-static int
-find_other_topic(const char *dir, const char *name, void *arg,
-    struct mdm_err *e)
-{
-	struct topic_check *t = arg;
-	size_t len = strlen(name);
-
-	(void)dir;
-	(void)e;
-	if (len <= 4)
-		return 0;
-	if (len - 4 == strlen(t->topic) && strncmp(name, t->topic,
-	    len - 4) == 0)
-		t->known = 1;
-	else if (t->other[0] == '\0')
-		snprintf(t->other, sizeof(t->other), "%.*s", (int)(len - 4),
-		    name);
-	return 0;
-}
-
-/* The private key block of a PEM bundle, or NULL. */
-static const char *
-pem_private_key(const char *pem)
-{
-	const char *p = pem;
-	char line[80];
-
-	while ((p = strstr(p, "-----BEGIN ")) != NULL) {
-		snprintf(line, sizeof(line), "%.*s", (int)strcspn(p, "\n"), p);
-		if (strstr(line, "PRIVATE KEY-----") != NULL)
-			return p;
-		p += 11;
-	}
-	return NULL;
-}
-
 /*
  * The certificate from the portal, as PEM (with the key beside it, as
  * NanoMDM takes it) or PKCS#12 (with the key inside).
@@ -1030,7 +987,7 @@ load_push_cert(const char *certfile, const char *password,
 	if (mdm_buf_read_file(&b, certfile, e) == -1)
 		goto out;
 	if (strstr((const char *)b.data, "-----BEGIN") != NULL) {
-		const char *key = pem_private_key((const char *)b.data);
+		const char *key = mdm_pushcert_pem_key((const char *)b.data);
 
 		if (mdm_x509_cert_from_mem(b.data, b.len, &id->cert, e) == -1 ||
 		    (key != NULL && mdm_x509_key_from_mem(key,
@@ -1103,14 +1060,15 @@ static const struct mdm_cli_opt push_import_opts[] = {
 static int
 cmd_push_import(struct mdm_cli *cli, int argc, char **argv)
 {
-	struct topic_check tc = { 0 };
 	struct identity id = { 0 };
 	struct mdm_state *st = NULL;
 	struct mdm_err e = { 0 };
 	struct mdm_buf pw;
-	char topic[256], rel[PATH_MAX], dir[PATH_MAX], pending[PATH_MAX];
+	char topic[MDM_PUSHCERT_TOPIC_MAX], other[MDM_PUSHCERT_TOPIC_MAX];
+	char pending[PATH_MAX];
 	const char *password = NULL, *pwfile = NULL, *arg;
-	int ch, force = 0, dry_run = 0, used_pending = 0, rc = MDM_EX_OK;
+	int ch, force = 0, dry_run = 0, used_pending = 0, known;
+	int rc = MDM_EX_OK;
 
 	mdm_buf_init_secret(&pw, 4096);
 	while ((ch = mdm_cli_getopt(cli, argc, argv, push_import_opts,
@@ -1150,18 +1108,8 @@ cmd_push_import(struct mdm_cli *cli, int argc, char **argv)
 		goto fail;
 	if (load_push_cert(argv[cli->optind], password, &id, &e) == -1)
 		goto fail;
-	if (mdm_x509_subject_attr(id.cert, NID_userId, topic, sizeof(topic),
-	    &e) == -1) {
-		mdm_err_set(&e, MDM_E_DATA, "%s has no UID (topic) in its "
-		    "subject: not an APNs MDM push certificate",
-		    argv[cli->optind]);
-		goto fail;
-	}
-	if (strncmp(topic, PUSH_TOPIC_PREFIX,
-	    strlen(PUSH_TOPIC_PREFIX)) != 0 || !safe_name(topic)) {
-		mdm_err_set(&e, MDM_E_DATA, "%s: topic '%s' does not start "
-		    "with %s: not an APNs MDM push certificate",
-		    argv[cli->optind], topic, PUSH_TOPIC_PREFIX);
+	if (mdm_pushcert_topic(id.cert, topic, sizeof(topic), &e) == -1) {
+		mdm_err_prefix(&e, "%s", argv[cli->optind]);
 		goto fail;
 	}
 	if (mdm_x509_expires_within(id.cert, time(NULL), 0))
@@ -1176,31 +1124,23 @@ cmd_push_import(struct mdm_cli *cli, int argc, char **argv)
 	if (dry_run)
 		goto print;
 
-	tc.topic = topic;
-	if (mdm_state_path(st, "push", dir, sizeof(dir), &e) == -1 ||
-	    mdm_file_foreach(dir, ".pem", find_other_topic, &tc, &e) == -1)
+	if (mdm_pushcert_other_topic(st, topic, &known, other, sizeof(other),
+	    &e) == -1)
 		goto fail;
 	/* A renewal keeps its topic; only a new topic can strand devices. */
-	if (!tc.known && tc.other[0] != '\0' && !force) {
+	if (!known && other[0] != '\0' && !force) {
 		mdm_err_set(&e, MDM_E_EXISTS, "the state already holds the "
 		    "push certificate of topic %s; one for topic %s would "
 		    "strand every device enrolled under the old one. Renew "
 		    "the existing certificate at identity.apple.com to keep "
-		    "its topic, or use --force to add the new topic", tc.other,
+		    "its topic, or use --force to add the new topic", other,
 		    topic);
 		goto fail;
 	}
-	if (!tc.known && tc.other[0] != '\0')
+	if (!known && other[0] != '\0')
 		mdm_log_warn("adding topic %s beside %s: devices enrolled "
-		    "under %s must re-enroll to move", topic, tc.other,
-		    tc.other);
-
-	/* Key first: a certificate without its key is never visible. */
-	snprintf(rel, sizeof(rel), "push/%s.key", topic);
-	if (write_pem(st, rel, NULL, id.key, 0, &e) == -1)
-		goto fail;
-	snprintf(rel, sizeof(rel), "push/%s.pem", topic);
-	if (write_pem(st, rel, id.cert, NULL, 0, &e) == -1)
+		    "under %s must re-enroll to move", topic, other, other);
+	if (mdm_pushcert_store(st, topic, id.cert, id.key, &e) == -1)
 		goto fail;
 	if (used_pending && mdm_state_path(st, PENDING_PUSH_KEY, pending,
 	    sizeof(pending), &e) == 0 && unlink(pending) == -1)
