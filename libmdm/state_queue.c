@@ -270,12 +270,12 @@ exec_id_time(struct mdm_state *st, const char *sql, const char *id,
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (prep(st, sql, &s, e) == -1)
+	if (cprep(st, sql, &s, e) == -1)
 		return -1;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, t);
 	rc = run(st, s, "enrollments", e);
-	sqlite3_finalize(s);
+	done(st, s);
 	return rc;
 }
 
@@ -350,7 +350,7 @@ mdm_state_enroll_authenticate(struct mdm_state *st,
 		if (held != 0)
 			goto out;
 	}
-	if (prep(st, sql, &s, e) == -1)
+	if (cprep(st, sql, &s, e) == -1)
 		goto out;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, mdm_queue_enroll_type_name(m->ident.type), -1,
@@ -375,7 +375,7 @@ mdm_state_enroll_authenticate(struct mdm_state *st,
 		goto out;
 	rc = mdm_state_commit(st, e);
 out:
-	sqlite3_finalize(s);
+	done(st, s);
 	if (rc == -1)
 		mdm_state_rollback(st);
 	return rc;
@@ -443,7 +443,7 @@ mdm_state_enroll_token_update(struct mdm_state *st,
 		if (rc != 1)
 			goto out;
 	}
-	if (prep(st, sql, &s, e) == -1)
+	if (cprep(st, sql, &s, e) == -1)
 		goto out;
 	sqlite3_bind_text(s, 1, m->ident.id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, mdm_queue_enroll_type_name(m->ident.type), -1,
@@ -473,11 +473,11 @@ mdm_state_enroll_token_update(struct mdm_state *st,
 	}
 	if (tally != NULL)
 		*tally = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	done(st, s);
 	s = NULL;
 	ret = mdm_state_commit(st, e);
 out:
-	sqlite3_finalize(s);
+	done(st, s);
 	if (ret == -1)
 		mdm_state_rollback(st);
 	free(tok);
@@ -687,7 +687,7 @@ cert_bind(struct mdm_state *st, const char *id, const char *cert_hash,
 		    "enrollment %s", id, other);
 	if (rc != 0)
 		goto out;
-	if (prep(st, "UPDATE enrollments SET cert_hash = ?2, updated_at = ?3 "
+	if (cprep(st, "UPDATE enrollments SET cert_hash = ?2, updated_at = ?3 "
 	    "WHERE id = ?1", &s, e) == -1)
 		goto out;
 	sqlite3_bind_text(s, 1, dev, -1, SQLITE_STATIC);
@@ -697,7 +697,7 @@ cert_bind(struct mdm_state *st, const char *id, const char *cert_hash,
 		goto out;
 	ret = mdm_state_commit(st, e);
 out:
-	sqlite3_finalize(s);
+	done(st, s);
 	if (ret == -1)
 		mdm_state_rollback(st);
 	return ret;
