@@ -1,5 +1,4 @@
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,7 +13,6 @@
 #include <openssl/evp.h>
 
 #include "admin.h"
-#include "file.h"
 #include "json.h"
 #include "log.h"
 #include "pushcert.h"
@@ -564,26 +562,9 @@ parse_limit(const char *query, size_t *out)
 	return 0;
 }
 
-struct idlist {
-	char **v;
-	size_t n;
-};
-
-static void
-idlist_release(struct idlist *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
 /* The comma-separated ids of a path's tail; -1 with why in e. */
 static int
-parse_ids(const char *s, struct idlist *out, struct mdm_err *e)
+parse_ids(const char *s, struct mdm_queue_ids *out, struct mdm_err *e)
 {
 	char id[MDM_QUEUE_ID_MAX + 1];
 	const char *comma;
@@ -597,8 +578,6 @@ parse_ids(const char *s, struct idlist *out, struct mdm_err *e)
 	if (n > MDM_ADMIN_IDS_MAX)
 		return mdm_err_set(e, MDM_E_USAGE, "more than %d ids in one "
 		    "request", MDM_ADMIN_IDS_MAX);
-	if ((out->v = calloc(n, sizeof(*out->v))) == NULL)
-		return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
 	for (;;) {
 		comma = strchr(s, ',');
 		len = comma != NULL ? (size_t)(comma - s) : strlen(s);
@@ -606,9 +585,8 @@ parse_ids(const char *s, struct idlist *out, struct mdm_err *e)
 		    id[0] == '\0')
 			return mdm_err_set(e, MDM_E_USAGE, "id %zu of the path "
 			    "is empty, too long or not printable", out->n + 1);
-		if ((out->v[out->n] = strdup(id)) == NULL)
-			return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
-		out->n++;
+		if (mdm_queue_ids_add(out, id, MDM_ADMIN_IDS_MAX, e) == -1)
+			return -1;
 		if (comma == NULL)
 			break;
 		s = comma + 1;
@@ -747,7 +725,7 @@ api_status(json_t *res)
 
 struct enq_ctx {
 	json_t *status;
-	struct idlist topush;
+	struct mdm_queue_ids topush;
 	int failed;
 };
 
@@ -776,10 +754,7 @@ enq_report(const char *given, const char *id,
 	case MDM_STATE_ENQ_DUPLICATE:
 		break;
 	}
-	if ((c->topush.v[c->topush.n] = strdup(id)) == NULL)
-		goto oom;
-	c->topush.n++;
-	return 0;
+	return mdm_queue_ids_add(&c->topush, id, MDM_ADMIN_IDS_MAX, e);
 oom:
 	return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
 }
@@ -797,7 +772,7 @@ static void
 do_enqueue(struct mdm_admin *a, const struct mdm_admin_request *q,
     const char *tail, struct mdm_admin_response *r)
 {
-	struct idlist ids = { 0 };
+	struct mdm_queue_ids ids = { 0 };
 	struct enq_ctx c = { 0 };
 	struct mdm_queue_cmd cmd = { 0 };
 	struct mdm_err e = { 0 };
@@ -825,8 +800,7 @@ do_enqueue(struct mdm_admin *a, const struct mdm_admin_request *q,
 	}
 	if ((res = json_object()) == NULL ||
 	    (c.status = json_object()) == NULL ||
-	    json_object_set_new(res, "status", c.status) == -1 ||
-	    (c.topush.v = calloc(ids.n, sizeof(*c.topush.v))) == NULL) {
+	    json_object_set_new(res, "status", c.status) == -1) {
 		answer(r, 500, "error", "out of memory");
 		goto out;
 	}
@@ -851,15 +825,15 @@ do_enqueue(struct mdm_admin *a, const struct mdm_admin_request *q,
 	res = NULL;
 out:
 	json_decref(res);
-	idlist_release(&c.topush);
-	idlist_release(&ids);
+	mdm_queue_ids_release(&c.topush);
+	mdm_queue_ids_release(&ids);
 	mdm_queue_cmd_release(&cmd);
 }
 
 static void
 do_push(struct mdm_admin *a, const char *tail, struct mdm_admin_response *r)
 {
-	struct idlist ids = { 0 };
+	struct mdm_queue_ids ids = { 0 };
 	struct mdm_err e = { 0 };
 	json_t *res = NULL, *status;
 
@@ -878,7 +852,7 @@ do_push(struct mdm_admin *a, const char *tail, struct mdm_admin_response *r)
 	res = NULL;
 out:
 	json_decref(res);
-	idlist_release(&ids);
+	mdm_queue_ids_release(&ids);
 }
 
 /* ---- push certificates ---- */
@@ -922,11 +896,6 @@ pushcert_put(struct mdm_admin *a, const struct mdm_admin_request *q,
 	    (const char *)b.data), NULL, &key, &e) == -1 ||
 	    mdm_pushcert_topic(cert, topic, sizeof(topic), &e) == -1)
 		goto bad;
-	if (!mdm_x509_key_matches(cert, key)) {
-		mdm_err_set(&e, MDM_E_DATA, "the key does not belong to the "
-		    "certificate");
-		goto bad;
-	}
 	if (mdm_pushcert_other_topic(a->st, topic, &known, other,
 	    sizeof(other), &e) == -1) {
 		answer_err(r, &e);
@@ -943,6 +912,9 @@ pushcert_put(struct mdm_admin *a, const struct mdm_admin_request *q,
 		goto out;
 	}
 	if (mdm_pushcert_store(a->st, topic, cert, key, &e) == -1) {
+		/* MDM_E_DATA: the key does not belong to the certificate. */
+		if (e.code == MDM_E_DATA)
+			goto bad;
 		answer_err(r, &e);
 		goto out;
 	}
@@ -959,27 +931,21 @@ out:
 }
 
 struct cert_list {
+	struct mdm_state *st;
 	json_t *arr;
 	const char *only;	/* the topic asked for, or NULL */
 };
 
 static int
-list_cert(const char *dir, const char *name, void *arg, struct mdm_err *e)
+list_cert(const char *topic, void *arg, struct mdm_err *e)
 {
 	struct cert_list *cl = arg;
-	char path[PATH_MAX], topic[MDM_PUSHCERT_TOPIC_MAX];
-	size_t n = strlen(name) - 4;
-	X509 *c = NULL;
+	X509 *c;
 	int rc;
 
-	if (n == 0 || n >= sizeof(topic) || (size_t)snprintf(path,
-	    sizeof(path), "%s/%s", dir, name) >= sizeof(path))
-		return 0;
-	memcpy(topic, name, n);
-	topic[n] = '\0';
 	if (cl->only != NULL && strcmp(cl->only, topic) != 0)
 		return 0;
-	if (mdm_x509_load_cert(path, &c, NULL) == -1)
+	if (mdm_pushcert_load(cl->st, topic, &c, NULL) == -1)
 		return 0;
 	rc = json_array_append_new(cl->arr, pushcert_json(topic, c));
 	X509_free(c);
@@ -994,7 +960,7 @@ pushcert_get(struct mdm_admin *a, const struct mdm_admin_request *q,
 {
 	struct cert_list cl;
 	struct mdm_err e = { 0 };
-	char dir[PATH_MAX], topic[MDM_PUSHCERT_TOPIC_MAX];
+	char topic[MDM_PUSHCERT_TOPIC_MAX];
 	int has;
 
 	if ((has = query_param(q->query, "topic", topic, sizeof(topic))) ==
@@ -1002,13 +968,13 @@ pushcert_get(struct mdm_admin *a, const struct mdm_admin_request *q,
 		answer(r, 400, "bad-request", "topic: not a topic");
 		return;
 	}
+	cl.st = a->st;
 	cl.only = has == 1 ? topic : NULL;
 	if ((cl.arr = json_array()) == NULL) {
 		answer(r, 500, "error", "out of memory");
 		return;
 	}
-	if (mdm_state_path(a->st, "push", dir, sizeof(dir), &e) == -1 ||
-	    mdm_file_foreach(dir, ".pem", list_cert, &cl, &e) == -1) {
+	if (mdm_pushcert_foreach(a->st, list_cert, &cl, &e) == -1) {
 		json_decref(cl.arr);
 		answer_err(r, &e);
 		return;

@@ -27,16 +27,6 @@
 #define INIT_HINT	"run 'mdm-certs init' first"
 #define ID_MAX		(MDM_ENROLL_URL_MAX + 16)
 
-/* Printable ASCII and UTF-8; no controls, which would break a log line. */
-static int
-printable(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return 0;
-	return 1;
-}
-
 /* The host part of a URL check_url accepted. */
 static const char *
 url_host(const char *url)
@@ -60,7 +50,7 @@ check_url(const char *what, const char *url, int https_only,
 		return mdm_err_set(e, MDM_E_USAGE, "the %s '%s' does not start "
 		    "with %s", what, url, https_only ? "https://" :
 		    "http:// or https://");
-	if (strpbrk(url, " ?#") != NULL || !printable(url))
+	if (strpbrk(url, " ?#") != NULL || !mdm_queue_printable(url))
 		return mdm_err_set(e, MDM_E_USAGE, "the %s '%s' holds a space, "
 		    "a control character, a query or a fragment", what, url);
 	host = url_host(url);
@@ -84,7 +74,7 @@ mdm_enroll_config_check(const struct mdm_enroll_config *cfg,
 	if (cfg->challenge != NULL) {
 		n = strlen(cfg->challenge);
 		if (n == 0 || n > MDM_ENROLL_CHALLENGE_MAX ||
-		    !printable(cfg->challenge))
+		    !mdm_queue_printable(cfg->challenge))
 			return mdm_err_set(e, MDM_E_USAGE, "the SCEP challenge "
 			    "must be 1 to %d bytes of printable text",
 			    MDM_ENROLL_CHALLENGE_MAX);
@@ -95,7 +85,7 @@ mdm_enroll_config_check(const struct mdm_enroll_config *cfg,
 	if (cfg->organization != NULL) {
 		n = strlen(cfg->organization);
 		if (n == 0 || n > MDM_ENROLL_ORG_MAX ||
-		    !printable(cfg->organization))
+		    !mdm_queue_printable(cfg->organization))
 			return mdm_err_set(e, MDM_E_USAGE, "the organization "
 			    "must be 1 to %d bytes of printable text",
 			    MDM_ENROLL_ORG_MAX);
@@ -548,7 +538,8 @@ machineinfo_fields(plist_t dict, struct mdm_enroll_machineinfo *info,
 		if (fields[i].required && *s == '\0')
 			return mdm_err_set(e, MDM_E_DATA, "machine info %s is "
 			    "empty", fields[i].key);
-		if (strlen(s) >= MDM_ENROLL_FIELD_MAX || !printable(s))
+		if (strlen(s) >= MDM_ENROLL_FIELD_MAX ||
+		    !mdm_queue_printable(s))
 			return mdm_err_set(e, MDM_E_DATA, "machine info %s is "
 			    "longer than %d bytes or holds control characters",
 			    fields[i].key, MDM_ENROLL_FIELD_MAX - 1);

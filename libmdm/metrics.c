@@ -6,8 +6,8 @@
 
 #include <openssl/asn1.h>
 
-#include "file.h"
 #include "metrics.h"
+#include "pushcert.h"
 #include "state_queue.h"
 #include "version.h"
 #include "x509.h"
@@ -367,28 +367,22 @@ cert_line(struct mdm_buf *out, const char *kind, const char *topic, X509 *c,
 }
 
 struct push_scan {
+	struct mdm_state *st;
 	struct mdm_buf *out;
 	struct mdm_err *e;
 	int failed;		/* out is full: stop, and say so */
 };
 
 static int
-push_cert(const char *dir, const char *name, void *arg, struct mdm_err *e)
+push_cert(const char *topic, void *arg, struct mdm_err *e)
 {
 	/* e is the listing's; ps->e the caller's, for a full out. */
 	struct push_scan *ps = arg;
-	char path[PATH_MAX], topic[256];
-	size_t n = strlen(name) - 4;	/* ".pem" */
-	X509 *c = NULL;
+	X509 *c;
 	int rc;
 
-	if (n == 0 || n >= sizeof(topic) || (size_t)snprintf(path,
-	    sizeof(path), "%s/%s", dir, name) >= sizeof(path))
-		return 0;
-	memcpy(topic, name, n);
-	topic[n] = '\0';
 	/* One unreadable file hides only its own line. */
-	if (mdm_x509_load_cert(path, &c, NULL) == -1)
+	if (mdm_pushcert_load(ps->st, topic, &c, NULL) == -1)
 		return 0;
 	rc = cert_line(ps->out, "push", topic, c, ps->e);
 	X509_free(c);
@@ -470,7 +464,6 @@ render_certs(const struct mdm_metrics_scrape *sc, struct mdm_buf *out,
 {
 	struct mdm_err le = { 0 };
 	struct push_scan ps;
-	char dir[PATH_MAX];
 
 	if (header(out, "certificate_not_after_seconds", "gauge", "Expiry "
 	    "of the certificates the server uses, unix seconds.", e) == -1)
@@ -481,12 +474,12 @@ render_certs(const struct mdm_metrics_scrape *sc, struct mdm_buf *out,
 		return -1;
 	if (sc->st == NULL)
 		return 0;
+	ps.st = sc->st;
 	ps.out = out;
 	ps.e = e;
 	ps.failed = 0;
 	/* A push directory that cannot be listed only hides its lines. */
-	if (mdm_state_path(sc->st, "push", dir, sizeof(dir), &le) == 0)
-		(void)mdm_file_foreach(dir, ".pem", push_cert, &ps, &le);
+	(void)mdm_pushcert_foreach(sc->st, push_cert, &ps, &le);
 	return ps.failed ? -1 : 0;
 }
 

@@ -109,6 +109,21 @@ mdm_pushcert_foreach(struct mdm_state *st,
 	return mdm_file_foreach(dir, ".pem", each_topic, &et, e);
 }
 
+int
+mdm_pushcert_load(struct mdm_state *st, const char *topic, X509 **out,
+    struct mdm_err *e)
+{
+	char rel[MDM_PUSHCERT_TOPIC_MAX + 16], path[PATH_MAX];
+
+	*out = NULL;
+	if (mdm_pushcert_topic_check(topic, e) == -1)
+		return -1;
+	snprintf(rel, sizeof(rel), "push/%s.pem", topic);
+	if (mdm_state_path(st, rel, path, sizeof(path), e) == -1)
+		return -1;
+	return mdm_x509_load_cert(path, out, e);
+}
+
 struct other_topic {
 	const char *topic;
 	int known;

@@ -64,6 +64,14 @@ int mdm_pushcert_foreach(struct mdm_state *st,
     struct mdm_err *e);
 
 /*
+ * The stored certificate of topic, STATE/push/TOPIC.pem; *out owned.
+ * MDM_E_USAGE for a topic mdm_pushcert_topic_check refuses, else as
+ * mdm_x509_load_cert (a missing or unreadable file).
+ */
+int mdm_pushcert_load(struct mdm_state *st, const char *topic, X509 **out,
+    struct mdm_err *e);
+
+/*
  * What the state holds besides topic: *known is 1 when it has topic's
  * certificate already, and other (otherlen >= MDM_PUSHCERT_TOPIC_MAX)
  * gets the first other topic it has, or "" if none.

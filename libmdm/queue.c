@@ -74,14 +74,46 @@ mdm_queue_status_name(enum mdm_queue_status s)
 	return "Unparseable";
 }
 
-/* A value that prints as one field: no control characters. */
-static int
-printable(const char *s)
+int
+mdm_queue_printable(const char *s)
 {
 	for (; *s != '\0'; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return 0;
 	return 1;
+}
+
+int
+mdm_queue_ids_add(struct mdm_queue_ids *l, const char *id, size_t max,
+    struct mdm_err *e)
+{
+	char **v;
+	size_t want;
+
+	if (l->n >= max)
+		return mdm_err_set(e, MDM_E_TOOBIG, "more than %zu ids", max);
+	if (l->n == l->alloc) {
+		want = l->alloc != 0 ? 2 * l->alloc : 16;
+		if ((v = reallocarray(l->v, want, sizeof(*v))) == NULL)
+			return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
+		l->v = v;
+		l->alloc = want;
+	}
+	if ((l->v[l->n] = strdup(id)) == NULL)
+		return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
+	l->n++;
+	return 0;
+}
+
+void
+mdm_queue_ids_release(struct mdm_queue_ids *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
 }
 
 /* Copies s for a message: at most 40 bytes, control characters as '?'. */
@@ -111,7 +143,7 @@ check_part(const char *key, const char *v, struct mdm_err *e)
 	if (strlen(v) > MDM_QUEUE_ID_PART_MAX)
 		return mdm_err_set(e, MDM_E_DATA, "%s is longer than %d bytes",
 		    key, MDM_QUEUE_ID_PART_MAX);
-	if (!printable(v))
+	if (!mdm_queue_printable(v))
 		return mdm_err_set(e, MDM_E_DATA, "%s holds a control "
 		    "character", key);
 	return 0;
@@ -379,7 +411,7 @@ check_field(const char *what, const char *v, struct mdm_err *e)
 {
 	if (v == NULL)
 		return 0;
-	if (strlen(v) > FIELD_MAX || !printable(v))
+	if (strlen(v) > FIELD_MAX || !mdm_queue_printable(v))
 		return mdm_err_set(e, MDM_E_DATA, "%s is longer than %d bytes "
 		    "or holds a control character", what, FIELD_MAX);
 	return 0;
@@ -999,7 +1031,7 @@ static int
 check_url(const char *url, struct mdm_err *e)
 {
 	if (strncmp(url, "https://", 8) != 0 || url[8] == '\0' ||
-	    !printable(url) || strchr(url, ' ') != NULL)
+	    !mdm_queue_printable(url) || strchr(url, ' ') != NULL)
 		return mdm_err_set(e, MDM_E_USAGE, "the manifest URL must be "
 		    "an https:// URL");
 	return 0;

@@ -45,6 +45,28 @@
 /* ErrorChain items kept from one report. */
 #define MDM_QUEUE_ERROR_CHAIN_MAX 32
 
+/*
+ * 1 when s holds no control character (C0 or DEL), so it prints as one
+ * line and one field; UTF-8 passes.  The rule for ids and the other
+ * values here, and for the enrollment profile's fields (enroll.h).
+ */
+int mdm_queue_printable(const char *s);
+
+/*
+ * The enrollment ids one request names: owned copies, grown as needed.
+ * Start it zeroed; mdm_queue_ids_release frees it.
+ */
+struct mdm_queue_ids {
+	char **v;
+	size_t n, alloc;
+};
+
+/* Appends a copy of id; MDM_E_TOOBIG when l holds max ids already. */
+int mdm_queue_ids_add(struct mdm_queue_ids *l, const char *id, size_t max,
+    struct mdm_err *e);
+/* Frees the copies and the array and zeroes l; a zeroed l is fine. */
+void mdm_queue_ids_release(struct mdm_queue_ids *l);
+
 /* NanoMDM's numbering. */
 enum mdm_queue_enroll_type {
 	MDM_QUEUE_DEVICE = 1,

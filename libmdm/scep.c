@@ -29,13 +29,13 @@
 #include "file.h"
 #include "proc.h"
 #include "scep.h"
+#include "scep_msg.h"
 #include "state.h"
 #include "state_scep.h"
 #include "x509.h"
 #include "ossl_int.h"
 #include "mdm_int.h"
 
-#define TXID_MAX	255		/* transactionID bytes */
 #define NONCE_MAX	64		/* senderNonce bytes we echo */
 #define CHALLENGE_MAX	255
 #define CSR_MAX		(64u << 10)	/* a decrypted PKCS#10 */
@@ -47,34 +47,6 @@
 #define SERIAL_TRIES	4		/* fresh serials on a clash */
 #define NOT_BEFORE_SKEW	300		/* seconds, for slow clocks */
 
-/* The SCEP attributes (RFC 8894 3.2.1) and failInfoText (RFC 8894). */
-enum {
-	OID_MESSAGE_TYPE,
-	OID_PKI_STATUS,
-	OID_FAIL_INFO,
-	OID_SENDER_NONCE,
-	OID_RECIPIENT_NONCE,
-	OID_TRANSACTION_ID,
-	OID_FAIL_INFO_TEXT,
-	OID_COUNT
-};
-
-static const char *const oid_text[OID_COUNT] = {
-	"2.16.840.1.113733.1.9.2",
-	"2.16.840.1.113733.1.9.3",
-	"2.16.840.1.113733.1.9.4",
-	"2.16.840.1.113733.1.9.5",
-	"2.16.840.1.113733.1.9.6",
-	"2.16.840.1.113733.1.9.7",
-	"1.3.6.1.5.5.7.24.1",
-};
-
-/*
- * Made once per process and never freed: unregistered objects
- * (OBJ_txt2obj with no_name), so no request touches OpenSSL's global
- * object table and threads never race on it.
- */
-static ASN1_OBJECT *oids[OID_COUNT];
 /*
  * A library context with only the "null" provider, to parse requests,
  * CSRs and recorded certificates in.  OpenSSL 3.0 decodes the public key
@@ -92,11 +64,6 @@ static int globals_ready;
 static void
 make_globals(void)
 {
-	size_t i;
-
-	for (i = 0; i < OID_COUNT; i++)
-		if ((oids[i] = OBJ_txt2obj(oid_text[i], 1)) == NULL)
-			return;
 	if ((bare_ctx = OSSL_LIB_CTX_new()) == NULL ||
 	    OSSL_PROVIDER_load(bare_ctx, "null") == NULL)
 		return;
@@ -106,21 +73,14 @@ make_globals(void)
 static int
 init_globals(struct mdm_err *e)
 {
+	if (mdm_scep_msg_init(e) == -1)
+		return -1;
 	if (!CRYPTO_THREAD_run_once(&globals_once, make_globals) ||
 	    !globals_ready)
 		return mdm_err_set_ssl(e, MDM_E_SOFTWARE,
-		    "cannot set up the scep object identifiers");
+		    "cannot set up the scep parsing context");
 	return 0;
 }
-
-enum msg_type {
-	MSG_CERT_REP = 3,
-	MSG_RENEWAL_REQ = 17,
-	MSG_PKCS_REQ = 19,
-	MSG_CERT_POLL = 20,
-	MSG_GET_CERT = 21,
-	MSG_GET_CRL = 22,
-};
 
 enum fail_info {
 	FAIL_BAD_ALG = 0,
@@ -212,7 +172,7 @@ struct req {
 	CMS_SignerInfo *si;		/* borrowed from cms */
 	X509 *signer;			/* owned */
 	int type;
-	char txid[TXID_MAX + 1];
+	char txid[MDM_SCEP_MSG_TXID_MAX + 1];
 	int txid_asn1_type;		/* echoed in the same type */
 	unsigned char nonce[NONCE_MAX];
 	size_t nonce_len;
@@ -354,20 +314,6 @@ resp_bytes(struct mdm_scep_response *r, const char *type, const char *outcome,
 }
 
 /* Small OpenSSL helpers. */
-
-static int
-cms_to_buf(CMS_ContentInfo *cms, struct mdm_buf *out, struct mdm_err *e)
-{
-	unsigned char *der = NULL;
-	int n, rc;
-
-	if ((n = i2d_CMS_ContentInfo(cms, &der)) <= 0)
-		return mdm_err_set_ssl(e, MDM_E_SOFTWARE,
-		    "cannot encode CMS message");
-	rc = mdm_buf_append(out, der, (size_t)n, e);
-	OPENSSL_free(der);
-	return rc;
-}
 
 static int
 sha256_hex(const void *p, size_t n, char out[65], struct mdm_err *e)
@@ -818,77 +764,6 @@ mdm_scep_free(struct mdm_scep *s)
 	free(s);
 }
 
-/* Reading signed attributes. */
-
-/*
- * The single value of the single signed attribute obj, or NULL when it is
- * absent, occurs twice or has several values (no honest client sends
- * that, and taking the first would let the signature cover another).
- */
-static ASN1_TYPE *
-signed_attr(CMS_SignerInfo *si, const ASN1_OBJECT *obj)
-{
-	X509_ATTRIBUTE *at;
-	int i;
-
-	if ((i = CMS_signed_get_attr_by_OBJ(si, obj, -1)) < 0 ||
-	    CMS_signed_get_attr_by_OBJ(si, obj, i) >= 0 ||
-	    (at = CMS_signed_get_attr(si, i)) == NULL ||
-	    X509_ATTRIBUTE_count(at) != 1)
-		return NULL;
-	return X509_ATTRIBUTE_get0_type(at, 0);
-}
-
-/* A PrintableString (or, leniently, UTF8/IA5String) of printable ASCII. */
-static int
-attr_string(CMS_SignerInfo *si, int oid, char *out, size_t outlen, int *type)
-{
-	const unsigned char *p;
-	ASN1_TYPE *t;
-	int n, i;
-
-	if ((t = signed_attr(si, oids[oid])) == NULL)
-		return -1;
-	switch (t->type) {
-	case V_ASN1_PRINTABLESTRING:
-	case V_ASN1_UTF8STRING:
-	case V_ASN1_IA5STRING:
-		break;
-	default:
-		return -1;
-	}
-	n = ASN1_STRING_length(t->value.asn1_string);
-	p = ASN1_STRING_get0_data(t->value.asn1_string);
-	if (n <= 0 || (size_t)n >= outlen || p == NULL)
-		return -1;
-	for (i = 0; i < n; i++)
-		if (p[i] < 0x20 || p[i] > 0x7e)
-			return -1;
-	memcpy(out, p, (size_t)n);
-	out[n] = '\0';
-	if (type != NULL)
-		*type = t->type;
-	return 0;
-}
-
-static int
-attr_octets(CMS_SignerInfo *si, int oid, unsigned char *out, size_t outlen,
-    size_t *len)
-{
-	ASN1_TYPE *t;
-	int n;
-
-	if ((t = signed_attr(si, oids[oid])) == NULL ||
-	    t->type != V_ASN1_OCTET_STRING)
-		return -1;
-	n = ASN1_STRING_length(t->value.octet_string);
-	if (n <= 0 || (size_t)n > outlen)
-		return -1;
-	memcpy(out, ASN1_STRING_get0_data(t->value.octet_string), (size_t)n);
-	*len = (size_t)n;
-	return 0;
-}
-
 static int
 cipher_index(int nid)
 {
@@ -915,7 +790,7 @@ best_capability(CMS_SignerInfo *si)
 	ASN1_TYPE *t;
 	int i, c, best = -1;
 
-	t = signed_attr(si, OBJ_nid2obj(NID_SMIMECapabilities));
+	t = mdm_scep_msg_attr(si, OBJ_nid2obj(NID_SMIMECapabilities));
 	if (t == NULL || t->type != V_ASN1_SEQUENCE)
 		return -1;
 	p = ASN1_STRING_get0_data(t->value.sequence);
@@ -965,7 +840,7 @@ give_signer_key(struct req *r, struct mdm_err *e)
 		x = sk_X509_value(certs, i);
 		if (CMS_SignerInfo_cert_cmp(r->si, x) != 0)
 			continue;
-		if (r->type == MSG_RENEWAL_REQ &&
+		if (r->type == MDM_SCEP_MSG_RENEWAL_REQ &&
 		    cert_sha256(x, r->signer_sha256, e) == -1) {
 			rc = -1;
 			break;
@@ -994,7 +869,7 @@ parse_request(struct mdm_scep *s, struct req *r, const void *der, size_t len,
     struct mdm_err *e)
 {
 	const unsigned char *p = der;
-	const ASN1_OBJECT *ect, *ct;
+	const ASN1_OBJECT *ect;
 	ASN1_OCTET_STRING **pos;
 	STACK_OF(X509) *signers = NULL;
 	X509_ALGOR *dig = NULL;
@@ -1016,16 +891,17 @@ parse_request(struct mdm_scep *s, struct req *r, const void *der, size_t len,
 	if (sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(r->cms)) != 1)
 		return invalid(r, "pkiMessage must have exactly one signer");
 	r->si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(r->cms), 0);
-	if (attr_string(r->si, OID_MESSAGE_TYPE, type, sizeof(type),
-	    NULL) == -1 || strspn(type, "0123456789") != strlen(type) ||
-	    strlen(type) > 3)
+	if (mdm_scep_msg_attr_string(r->si, MDM_SCEP_OID_MESSAGE_TYPE, type,
+	    sizeof(type), NULL) != 0 || type[0] == '\0' ||
+	    strspn(type, "0123456789") != strlen(type) || strlen(type) > 3)
 		return invalid(r, "pkiMessage has no valid messageType");
 	r->type = atoi(type);
-	if (attr_string(r->si, OID_TRANSACTION_ID, r->txid, sizeof(r->txid),
-	    &r->txid_asn1_type) == -1)
+	if (mdm_scep_msg_attr_string(r->si, MDM_SCEP_OID_TRANSACTION_ID,
+	    r->txid, sizeof(r->txid), &r->txid_asn1_type) != 0 ||
+	    r->txid[0] == '\0')
 		return invalid(r, "pkiMessage has no valid transactionID");
-	if (attr_octets(r->si, OID_SENDER_NONCE, r->nonce, sizeof(r->nonce),
-	    &r->nonce_len) == -1)
+	if (mdm_scep_msg_attr_octets(r->si, MDM_SCEP_OID_SENDER_NONCE,
+	    r->nonce, sizeof(r->nonce), &r->nonce_len) != 0)
 		return invalid(r, "pkiMessage has no valid senderNonce");
 	ect = CMS_get0_eContentType(r->cms);
 	pos = CMS_get0_content(r->cms);
@@ -1052,10 +928,7 @@ parse_request(struct mdm_scep *s, struct req *r, const void *der, size_t len,
 	    CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1)
 		return refuse(r, FAIL_BAD_MESSAGE_CHECK, "the pkiMessage "
 		    "signature does not verify");
-	/* OpenSSL 3.0 does not compare them (RFC 5652 11.1). */
-	ct = CMS_signed_get0_data_by_OBJ(r->si,
-	    OBJ_nid2obj(NID_pkcs9_contentType), -3, V_ASN1_OBJECT);
-	if (ct == NULL || OBJ_cmp(ct, ect) != 0)
+	if (!mdm_scep_msg_content_type_ok(r->cms, r->si))
 		return refuse(r, FAIL_BAD_MESSAGE_CHECK, "the signed "
 		    "content type does not match the content");
 	if ((signers = CMS_get0_signers(r->cms)) == NULL ||
@@ -1197,17 +1070,6 @@ out:
 
 /* Building answers. */
 
-static int
-add_attr(CMS_SignerInfo *si, int oid, int type, const void *p, size_t n,
-    struct mdm_err *e)
-{
-	if (n > INT_MAX || !CMS_signed_add1_attr_by_OBJ(si, oids[oid], type,
-	    p, (int)n))
-		return mdm_err_set_ssl(e, MDM_E_SOFTWARE,
-		    "cannot add signed attribute %s", oid_text[oid]);
-	return 0;
-}
-
 /*
  * Degenerate certs-only SignedData (RFC 8894 3.4): no signers, no
  * eContent, the n certificates (or a CRL) only.
@@ -1228,7 +1090,7 @@ degenerate(X509 *const *certs, size_t n, X509_CRL *crl, struct mdm_buf *out,
 			goto fail;
 	if (crl != NULL && !CMS_add1_crl(cms, crl))
 		goto fail;
-	rc = cms_to_buf(cms, out, e);
+	rc = mdm_scep_msg_der(cms, out, e);
 	goto out;
 fail:
 	mdm_err_set_ssl(e, MDM_E_SOFTWARE, "cannot build a degenerate "
@@ -1246,10 +1108,8 @@ static int
 envelope(struct mdm_scep *s, struct req *r, const struct mdm_buf *data,
     struct mdm_buf *out, struct mdm_err *e)
 {
-	STACK_OF(X509) *to = NULL;
-	CMS_ContentInfo *cms = NULL;
-	BIO *in = NULL;
-	int c, rc = -1;
+	struct mdm_err ie;
+	int c;
 
 	/* The client's own cipher, or better if it told us it reads it. */
 	c = r->cipher >= 0 ? r->cipher : C_DES3;
@@ -1257,24 +1117,16 @@ envelope(struct mdm_scep *s, struct req *r, const struct mdm_buf *data,
 		c = r->cap_cipher;
 	if (s->cipher[c] == NULL)
 		c = C_DES3;
-	if ((to = sk_X509_new_null()) == NULL ||
-	    !sk_X509_push(to, r->signer)) {
-		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "sk_X509_push");
-		goto out;
-	}
-	if ((in = mdm_bio_from_mem(data->data, data->len, e)) == NULL)
-		goto out;
-	if ((cms = CMS_encrypt(to, in, s->cipher[c], CMS_BINARY)) == NULL) {
-		rc = refuse(r, FAIL_BAD_ALG, "cannot encrypt to the signer "
+	mdm_err_clear(&ie);
+	if (mdm_scep_msg_encrypt(r->signer, s->cipher[c], data->data,
+	    data->len, out, &ie) == 0)
+		return 0;
+	if (ie.code == MDM_E_CRYPTO)
+		return refuse(r, FAIL_BAD_ALG, "cannot encrypt to the signer "
 		    "certificate");
-		goto out;
-	}
-	rc = cms_to_buf(cms, out, e);
-out:
-	CMS_ContentInfo_free(cms);
-	BIO_free(in);
-	sk_X509_free(to);
-	return rc;
+	if (e != NULL)
+		*e = ie;
+	return -1;
 }
 
 /*
@@ -1289,9 +1141,8 @@ certrep(struct mdm_scep *s, struct req *r, int failed,
 {
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
-	unsigned char nonce[16];
+	unsigned char nonce[MDM_SCEP_MSG_NONCE_LEN];
 	char fail[4];
-	BIO *in = NULL;
 	const char *status = failed ? "2" : "0";
 	int rc = -1;
 
@@ -1307,45 +1158,38 @@ certrep(struct mdm_scep *s, struct req *r, int failed,
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "cannot set up the CertRep");
 		goto out;
 	}
-	if (add_attr(si, OID_TRANSACTION_ID, r->txid_asn1_type, r->txid,
-	    strlen(r->txid), e) == -1 ||
-	    add_attr(si, OID_MESSAGE_TYPE, V_ASN1_PRINTABLESTRING, "3", 1,
-	    e) == -1 ||
-	    add_attr(si, OID_PKI_STATUS, V_ASN1_PRINTABLESTRING, status, 1,
-	    e) == -1 ||
-	    add_attr(si, OID_SENDER_NONCE, V_ASN1_OCTET_STRING, nonce,
-	    sizeof(nonce), e) == -1 ||
-	    add_attr(si, OID_RECIPIENT_NONCE, V_ASN1_OCTET_STRING, r->nonce,
-	    r->nonce_len, e) == -1)
+	if (mdm_scep_msg_add_attr(si, MDM_SCEP_OID_TRANSACTION_ID,
+	    r->txid_asn1_type, r->txid, strlen(r->txid), e) == -1 ||
+	    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_MESSAGE_TYPE,
+	    V_ASN1_PRINTABLESTRING, "3", 1, e) == -1 ||
+	    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_PKI_STATUS,
+	    V_ASN1_PRINTABLESTRING, status, 1, e) == -1 ||
+	    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_SENDER_NONCE,
+	    V_ASN1_OCTET_STRING, nonce, sizeof(nonce), e) == -1 ||
+	    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_RECIPIENT_NONCE,
+	    V_ASN1_OCTET_STRING, r->nonce, r->nonce_len, e) == -1)
 		goto out;
 	if (failed) {
 		snprintf(fail, sizeof(fail), "%d", r->fail);
-		if (add_attr(si, OID_FAIL_INFO, V_ASN1_PRINTABLESTRING, fail,
-		    strlen(fail), e) == -1 ||
-		    add_attr(si, OID_FAIL_INFO_TEXT, V_ASN1_UTF8STRING, r->why,
-		    strlen(r->why), e) == -1)
+		if (mdm_scep_msg_add_attr(si, MDM_SCEP_OID_FAIL_INFO,
+		    V_ASN1_PRINTABLESTRING, fail, strlen(fail), e) == -1 ||
+		    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_FAIL_INFO_TEXT,
+		    V_ASN1_UTF8STRING, r->why, strlen(r->why), e) == -1)
 			goto out;
 	}
 	if (issued != NULL && !CMS_add1_cert(cms, issued)) {
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "CMS_add1_cert");
 		goto out;
 	}
-	if ((in = mdm_bio_from_mem(content ? content->data : NULL,
-	    content ? content->len : 0, e)) == NULL)
-		goto out;
-	if (!CMS_final(cms, in, NULL, CMS_BINARY)) {
-		mdm_err_set_ssl(e, MDM_E_CRYPTO, "cannot sign the CertRep");
-		goto out;
-	}
 	mdm_buf_reset(&resp->body);
-	if (cms_to_buf(cms, &resp->body, e) == -1)
+	if (mdm_scep_msg_sign_final(cms, content ? content->data : NULL,
+	    content ? content->len : 0, &resp->body, e) == -1)
 		goto out;
 	resp->http_status = 200;
 	resp->content_type = "application/x-pki-message";
 	resp->outcome = failed ? fail_outcome[r->fail] : resp->outcome;
 	rc = 0;
 out:
-	BIO_free(in);
 	CMS_ContentInfo_free(cms);
 	return rc;
 }
@@ -1435,7 +1279,7 @@ get_challenge(struct req *r, char *out, size_t outlen)
 			return -1;
 		t = X509_ATTRIBUTE_get0_type(at, 0);
 	} else
-		t = signed_attr(r->si,
+		t = mdm_scep_msg_attr(r->si,
 		    OBJ_nid2obj(NID_pkcs9_challengePassword));
 	if (t == NULL)
 		return 0;
@@ -1494,7 +1338,7 @@ run_verifier(struct mdm_scep *s, struct req *r, struct mdm_err *e)
 {
 	struct mdm_proc_result res;
 	struct mdm_err pe;
-	char txvar[TXID_MAX + 32], typevar[48];
+	char txvar[MDM_SCEP_MSG_TXID_MAX + 32], typevar[48];
 	const char *env[3];
 	BIO *pem = NULL;
 	char *data;
@@ -1815,7 +1659,7 @@ find_retry(struct mdm_scep *s, struct req *r, X509 **out, struct mdm_err *e)
 	rc = 0;
 	if (rec.revoked_at != 0 || rec.not_after <= (int64_t)now)
 		goto out;
-	if (r->type == MSG_RENEWAL_REQ &&
+	if (r->type == MDM_SCEP_MSG_RENEWAL_REQ &&
 	    strcmp(rec.sha256, r->signer_sha256) == 0)
 		goto out;
 	*out = c;
@@ -1872,8 +1716,8 @@ record(struct mdm_scep *s, struct req *r, X509_EXTENSION *san,
 		row.not_after = is->not_after;
 		mdm_err_clear(&ie);
 		if (mdm_state_scep_cert_insert(s->ss, &row, r->txid,
-		    r->type == MSG_RENEWAL_REQ ? r->signer_sha256 : NULL,
-		    is->der.data, is->der.len, &ie) == -1) {
+		    r->type == MDM_SCEP_MSG_RENEWAL_REQ ? r->signer_sha256 :
+		    NULL, is->der.data, is->der.len, &ie) == -1) {
 			mdm_state_rollback(s->st);
 			if (ie.code == MDM_E_EXISTS)
 				continue;
@@ -1970,7 +1814,7 @@ do_enrol(struct mdm_scep *s, struct req *r, struct mdm_scep_response *resp,
 		    "by this CA's policy");
 		goto out;
 	}
-	if (r->type == MSG_RENEWAL_REQ) {
+	if (r->type == MDM_SCEP_MSG_RENEWAL_REQ) {
 		if ((rc = check_renewal_signer(s, r, e)) != 0)
 			goto out;
 	} else if (!s->no_challenge) {
@@ -2011,7 +1855,8 @@ do_enrol(struct mdm_scep *s, struct req *r, struct mdm_scep_response *resp,
 		rc = answer_success(s, r, retry, NULL, "resent", resp, e);
 	else if (rc == 0)
 		rc = answer_success(s, r, is.cert, NULL,
-		    r->type == MSG_RENEWAL_REQ ? "renewed" : "issued", resp, e);
+		    r->type == MDM_SCEP_MSG_RENEWAL_REQ ? "renewed" : "issued",
+		    resp, e);
 out:
 	OPENSSL_cleanse(challenge, sizeof(challenge));
 	X509_EXTENSION_free(san);
@@ -2129,17 +1974,17 @@ pki_operation(struct mdm_scep *s, const void *der, size_t len,
 	rc = parse_request(s, &r, der, len, e);
 	if (rc == 0) {
 		switch (r.type) {
-		case MSG_PKCS_REQ:
-		case MSG_RENEWAL_REQ:
+		case MDM_SCEP_MSG_PKCS_REQ:
+		case MDM_SCEP_MSG_RENEWAL_REQ:
 			rc = do_enrol(s, &r, resp, e);
 			break;
-		case MSG_CERT_POLL:
+		case MDM_SCEP_MSG_CERT_POLL:
 			rc = do_poll(s, &r, resp, e);
 			break;
-		case MSG_GET_CERT:
+		case MDM_SCEP_MSG_GET_CERT:
 			rc = do_get_cert(s, &r, resp, e);
 			break;
-		case MSG_GET_CRL:
+		case MDM_SCEP_MSG_GET_CRL:
 			rc = do_get_crl(s, &r, resp, e);
 			break;
 		default:

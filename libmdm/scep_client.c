@@ -20,45 +20,12 @@
 #include "buf.h"
 #include "cms.h"
 #include "scep_client.h"
+#include "scep_msg.h"
 #include "x509.h"
 #include "ossl_int.h"
 #include "mdm_int.h"
 
-#define NONCE_LEN	16
-#define TXID_MAX	255
 #define TEXT_MAX	200		/* failInfoText quoted in a message */
-#define MSG_CERT_REP	"3"
-#define MSG_RENEWAL_REQ	"17"
-#define MSG_PKCS_REQ	"19"
-
-enum {
-	OID_MESSAGE_TYPE,
-	OID_PKI_STATUS,
-	OID_FAIL_INFO,
-	OID_SENDER_NONCE,
-	OID_RECIPIENT_NONCE,
-	OID_TRANSACTION_ID,
-	OID_FAIL_INFO_TEXT,
-	OID_COUNT
-};
-
-static const char *const oid_text[OID_COUNT] = {
-	"2.16.840.1.113733.1.9.2",
-	"2.16.840.1.113733.1.9.3",
-	"2.16.840.1.113733.1.9.4",
-	"2.16.840.1.113733.1.9.5",
-	"2.16.840.1.113733.1.9.6",
-	"2.16.840.1.113733.1.9.7",
-	"1.3.6.1.5.5.7.24.1",
-};
-
-/*
- * Made once and never freed, outside OpenSSL's object table, so threads
- * (mdm-devsim enrols from several) never race on registering them.
- */
-static ASN1_OBJECT *oids[OID_COUNT];
-static CRYPTO_ONCE oids_once = CRYPTO_ONCE_STATIC_INIT;
-static int oids_ready;
 
 static const char *const fail_names[] = {
 	"badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId",
@@ -69,29 +36,9 @@ struct mdm_scep_client {
 	X509 *signer;			/* receives the answer */
 	EVP_PKEY *signer_key;
 	EVP_PKEY *key;			/* the key being certified */
-	char txid[TXID_MAX + 1];
-	unsigned char nonce[NONCE_LEN];
+	char txid[MDM_SCEP_MSG_TXID_MAX + 1];
+	unsigned char nonce[MDM_SCEP_MSG_NONCE_LEN];
 };
-
-static void
-make_oids(void)
-{
-	size_t i;
-
-	for (i = 0; i < OID_COUNT; i++)
-		if ((oids[i] = OBJ_txt2obj(oid_text[i], 1)) == NULL)
-			return;
-	oids_ready = 1;
-}
-
-static int
-init_oids(struct mdm_err *e)
-{
-	if (!CRYPTO_THREAD_run_once(&oids_once, make_oids) || !oids_ready)
-		return mdm_err_set_ssl(e, MDM_E_SOFTWARE,
-		    "cannot set up the scep object identifiers");
-	return 0;
-}
 
 const char *
 mdm_scep_client_fail_name(int fail_info)
@@ -327,88 +274,35 @@ out:
 }
 
 static int
-cms_to_buf(CMS_ContentInfo *cms, struct mdm_buf *out, struct mdm_err *e)
-{
-	unsigned char *der = NULL;
-	int n, rc;
-
-	if ((n = i2d_CMS_ContentInfo(cms, &der)) <= 0)
-		return mdm_err_set_ssl(e, MDM_E_SOFTWARE,
-		    "cannot encode a CMS message");
-	rc = mdm_buf_append(out, der, (size_t)n, e);
-	OPENSSL_free(der);
-	return rc;
-}
-
-/* The pkcsPKIEnvelope: the CSR encrypted to the RA, else the CA. */
-static int
-envelope(X509 *to, const EVP_CIPHER *cipher, const struct mdm_buf *csr,
-    struct mdm_buf *out, struct mdm_err *e)
-{
-	STACK_OF(X509) *rcpt = NULL;
-	CMS_ContentInfo *cms = NULL;
-	BIO *in = NULL;
-	int rc = -1;
-
-	if ((rcpt = sk_X509_new_null()) == NULL || !sk_X509_push(rcpt, to)) {
-		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "sk_X509_push");
-		goto out;
-	}
-	if ((in = mdm_bio_from_mem(csr->data, csr->len, e)) == NULL)
-		goto out;
-	if ((cms = CMS_encrypt(rcpt, in, cipher, CMS_BINARY)) == NULL) {
-		mdm_err_set_ssl(e, MDM_E_CRYPTO, "cannot encrypt the request "
-		    "to the CA");
-		goto out;
-	}
-	rc = cms_to_buf(cms, out, e);
-out:
-	CMS_ContentInfo_free(cms);
-	BIO_free(in);
-	sk_X509_free(rcpt);
-	return rc;
-}
-
-static int
-add_attr(CMS_SignerInfo *si, int oid, int type, const void *p, size_t n)
-{
-	return n <= INT_MAX && CMS_signed_add1_attr_by_OBJ(si, oids[oid], type,
-	    p, (int)n);
-}
-
-static int
-sign_request(struct mdm_scep_client *c, const char *type, const EVP_MD *md,
-    const struct mdm_buf *content, struct mdm_buf *out, struct mdm_err *e)
+sign_request(struct mdm_scep_client *c, enum mdm_scep_msg_type type,
+    const EVP_MD *md, const struct mdm_buf *content, struct mdm_buf *out,
+    struct mdm_err *e)
 {
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
-	BIO *in = NULL;
+	char ts[8];
 	int rc = -1;
 
+	snprintf(ts, sizeof(ts), "%d", (int)type);
 	/* SMIMECapabilities stays in: it lets the CA answer with AES. */
 	if ((cms = CMS_sign(NULL, NULL, NULL, NULL,
 	    CMS_PARTIAL | CMS_BINARY)) == NULL ||
 	    (si = CMS_add1_signer(cms, c->signer, c->signer_key, md,
-	    CMS_BINARY)) == NULL ||
-	    !add_attr(si, OID_MESSAGE_TYPE, V_ASN1_PRINTABLESTRING, type,
-	    strlen(type)) ||
-	    !add_attr(si, OID_TRANSACTION_ID, V_ASN1_PRINTABLESTRING, c->txid,
-	    strlen(c->txid)) ||
-	    !add_attr(si, OID_SENDER_NONCE, V_ASN1_OCTET_STRING, c->nonce,
-	    sizeof(c->nonce))) {
+	    CMS_BINARY)) == NULL) {
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "cannot set up the "
 		    "pkiMessage");
 		goto out;
 	}
-	if ((in = mdm_bio_from_mem(content->data, content->len, e)) == NULL)
+	if (mdm_scep_msg_add_attr(si, MDM_SCEP_OID_MESSAGE_TYPE,
+	    V_ASN1_PRINTABLESTRING, ts, strlen(ts), e) == -1 ||
+	    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_TRANSACTION_ID,
+	    V_ASN1_PRINTABLESTRING, c->txid, strlen(c->txid), e) == -1 ||
+	    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_SENDER_NONCE,
+	    V_ASN1_OCTET_STRING, c->nonce, sizeof(c->nonce), e) == -1)
 		goto out;
-	if (!CMS_final(cms, in, NULL, CMS_BINARY)) {
-		mdm_err_set_ssl(e, MDM_E_CRYPTO, "cannot sign the pkiMessage");
-		goto out;
-	}
-	rc = cms_to_buf(cms, out, e);
+	rc = mdm_scep_msg_sign_final(cms, content->data, content->len, out,
+	    e);
 out:
-	BIO_free(in);
 	CMS_ContentInfo_free(cms);
 	return rc;
 }
@@ -471,7 +365,7 @@ mdm_scep_client_new(const struct mdm_scep_client_req *r, struct mdm_buf *msg,
 	*out = NULL;
 	mdm_buf_init(&csr, MDM_CAP_CERT);
 	mdm_buf_init(&env, MDM_CAP_CMS);
-	if (init_oids(e) == -1 || check_req(r, e) == -1)
+	if (mdm_scep_msg_init(e) == -1 || check_req(r, e) == -1)
 		goto out;
 	md = caps->sha256 || caps->standard ? EVP_sha256() :
 	    caps->sha512 ? EVP_sha512() : EVP_sha1();
@@ -500,11 +394,13 @@ mdm_scep_client_new(const struct mdm_scep_client_req *r, struct mdm_buf *msg,
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "RAND_bytes");
 		goto out;
 	}
+	/* The pkcsPKIEnvelope: the CSR encrypted to the RA, else the CA. */
 	if (make_csr(r, md, &csr, e) == -1 ||
-	    envelope(c->ra != NULL ? c->ra : c->ca, cipher, &csr, &env,
-	    e) == -1 ||
-	    sign_request(c, r->renew_cert != NULL ? MSG_RENEWAL_REQ :
-	    MSG_PKCS_REQ, md, &env, msg, e) == -1)
+	    mdm_scep_msg_encrypt(c->ra != NULL ? c->ra : c->ca, cipher,
+	    csr.data, csr.len, &env, e) == -1 ||
+	    sign_request(c, r->renew_cert != NULL ?
+	    MDM_SCEP_MSG_RENEWAL_REQ : MDM_SCEP_MSG_PKCS_REQ, md, &env, msg,
+	    e) == -1)
 		goto out;
 	*out = c;
 	c = NULL;
@@ -519,89 +415,41 @@ out:
 
 /* The CertRep. */
 
-/* The single value of the single signed attribute, or NULL. */
-static ASN1_TYPE *
-signed_attr(CMS_SignerInfo *si, int oid)
-{
-	X509_ATTRIBUTE *at;
-	int i;
-
-	if ((i = CMS_signed_get_attr_by_OBJ(si, oids[oid], -1)) < 0 ||
-	    CMS_signed_get_attr_by_OBJ(si, oids[oid], i) >= 0 ||
-	    (at = CMS_signed_get_attr(si, i)) == NULL ||
-	    X509_ATTRIBUTE_count(at) != 1)
-		return NULL;
-	return X509_ATTRIBUTE_get0_type(at, 0);
-}
-
-/*
- * A printable string attribute into out; "" when absent.  -1 when it is
- * there but malformed, too long or not printable.
- */
-static int
-attr_string(CMS_SignerInfo *si, int oid, char *out, size_t outlen)
-{
-	const unsigned char *p;
-	ASN1_TYPE *t;
-	int n, i;
-
-	out[0] = '\0';
-	if (CMS_signed_get_attr_by_OBJ(si, oids[oid], -1) < 0)
-		return 0;
-	if ((t = signed_attr(si, oid)) == NULL)
-		return -1;
-	switch (t->type) {
-	case V_ASN1_PRINTABLESTRING:
-	case V_ASN1_UTF8STRING:
-	case V_ASN1_IA5STRING:
-		break;
-	default:
-		return -1;
-	}
-	n = ASN1_STRING_length(t->value.asn1_string);
-	p = ASN1_STRING_get0_data(t->value.asn1_string);
-	if (n < 0 || (size_t)n >= outlen || (n > 0 && p == NULL))
-		return -1;
-	for (i = 0; i < n; i++)
-		if (p[i] < 0x20 || p[i] > 0x7e)
-			return -1;
-	memcpy(out, p, (size_t)n);
-	out[n] = '\0';
-	return 0;
-}
-
 struct rep {
-	char type[8], status[8], fail[8], txid[TXID_MAX + 1];
+	char type[8], status[8], fail[8], txid[MDM_SCEP_MSG_TXID_MAX + 1];
 	char text[TEXT_MAX + 1];
 	int have_rnonce;
-	unsigned char rnonce[NONCE_LEN];
+	unsigned char rnonce[MDM_SCEP_MSG_NONCE_LEN];
 };
 
 static int
 read_attrs(CMS_SignerInfo *si, struct rep *r, struct mdm_err *e)
 {
-	ASN1_TYPE *t;
-	char text[1024];
+	char text[1024], want[8];
+	size_t n;
 
-	if (attr_string(si, OID_MESSAGE_TYPE, r->type, sizeof(r->type)) ||
-	    attr_string(si, OID_PKI_STATUS, r->status, sizeof(r->status)) ||
-	    attr_string(si, OID_FAIL_INFO, r->fail, sizeof(r->fail)) ||
-	    attr_string(si, OID_TRANSACTION_ID, r->txid, sizeof(r->txid)))
+	/* An absent one reads as "": the checks below decide. */
+	if (mdm_scep_msg_attr_string(si, MDM_SCEP_OID_MESSAGE_TYPE, r->type,
+	    sizeof(r->type), NULL) == -1 ||
+	    mdm_scep_msg_attr_string(si, MDM_SCEP_OID_PKI_STATUS, r->status,
+	    sizeof(r->status), NULL) == -1 ||
+	    mdm_scep_msg_attr_string(si, MDM_SCEP_OID_FAIL_INFO, r->fail,
+	    sizeof(r->fail), NULL) == -1 ||
+	    mdm_scep_msg_attr_string(si, MDM_SCEP_OID_TRANSACTION_ID, r->txid,
+	    sizeof(r->txid), NULL) == -1)
 		return mdm_err_set(e, MDM_E_DATA, "CertRep has a malformed "
 		    "scep attribute");
 	/* Only quoted in a message: a bad one is left out, not fatal. */
-	if (attr_string(si, OID_FAIL_INFO_TEXT, text, sizeof(text)) == 0) {
+	if (mdm_scep_msg_attr_string(si, MDM_SCEP_OID_FAIL_INFO_TEXT, text,
+	    sizeof(text), NULL) == 0) {
 		text[TEXT_MAX] = '\0';
 		memcpy(r->text, text, strlen(text) + 1);
 	}
-	if ((t = signed_attr(si, OID_RECIPIENT_NONCE)) != NULL &&
-	    t->type == V_ASN1_OCTET_STRING &&
-	    ASN1_STRING_length(t->value.octet_string) == NONCE_LEN) {
-		memcpy(r->rnonce, ASN1_STRING_get0_data(t->value.octet_string),
-		    NONCE_LEN);
+	if (mdm_scep_msg_attr_octets(si, MDM_SCEP_OID_RECIPIENT_NONCE,
+	    r->rnonce, sizeof(r->rnonce), &n) == 0 && n == sizeof(r->rnonce))
 		r->have_rnonce = 1;
-	}
-	if (strcmp(r->type, MSG_CERT_REP) != 0)
+	snprintf(want, sizeof(want), "%d", MDM_SCEP_MSG_CERT_REP);
+	if (strcmp(r->type, want) != 0)
 		return mdm_err_set(e, MDM_E_DATA, "not a CertRep (messageType "
 		    "\"%s\")", r->type);
 	return 0;
@@ -613,7 +461,6 @@ verify_signer(const struct mdm_scep_client *c, CMS_ContentInfo *cms,
     CMS_SignerInfo *si, struct mdm_err *e)
 {
 	STACK_OF(X509) *trusted = NULL, *signers = NULL;
-	const ASN1_OBJECT *ct;
 	BIO *dcont = NULL;
 	ASN1_OCTET_STRING **pos;
 	X509 *who;
@@ -645,9 +492,7 @@ verify_signer(const struct mdm_scep_client *c, CMS_ContentInfo *cms,
 		    "or its RA");
 		goto out;
 	}
-	ct = CMS_signed_get0_data_by_OBJ(si,
-	    OBJ_nid2obj(NID_pkcs9_contentType), -3, V_ASN1_OBJECT);
-	if (ct == NULL || OBJ_cmp(ct, CMS_get0_eContentType(cms)) != 0) {
+	if (!mdm_scep_msg_content_type_ok(cms, si)) {
 		mdm_err_set(e, MDM_E_CRYPTO, "CertRep signed content type does "
 		    "not match its content");
 		goto out;
@@ -730,7 +575,7 @@ mdm_scep_client_certrep(const struct mdm_scep_client *c, const void *der,
 	if (fail_info != NULL)
 		*fail_info = -1;
 	memset(&r, 0, sizeof(r));
-	if (init_oids(e) == -1)
+	if (mdm_scep_msg_init(e) == -1)
 		goto out;
 	if (len > MDM_SCEP_CLIENT_MAX_CERTREP) {
 		mdm_err_set(e, MDM_E_TOOBIG, "CertRep over %u bytes",
@@ -759,7 +604,7 @@ mdm_scep_client_certrep(const struct mdm_scep_client *c, const void *der,
 		goto out;
 	}
 	if (!r.have_rnonce || CRYPTO_memcmp(r.rnonce, c->nonce,
-	    NONCE_LEN) != 0) {
+	    sizeof(c->nonce)) != 0) {
 		mdm_err_set(e, MDM_E_CRYPTO, "CertRep recipientNonce is not "
 		    "our senderNonce");
 		goto out;

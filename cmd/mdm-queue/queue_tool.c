@@ -83,47 +83,9 @@ iso8601(int64_t t, char out[32])
 
 /* ---- ids ---- */
 
-struct idlist {
-	char **v;
-	size_t n, alloc;
-};
-
-static void
-idlist_release(struct idlist *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
-static int
-idlist_add(struct idlist *l, const char *id, struct mdm_err *e)
-{
-	char **v;
-
-	if (l->n == MAX_IDS)
-		return mdm_err_set(e, MDM_E_TOOBIG, "more than %d ids",
-		    MAX_IDS);
-	if (l->n == l->alloc) {
-		v = reallocarray(l->v, l->alloc ? 2 * l->alloc : 256,
-		    sizeof(*v));
-		if (v == NULL)
-			return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
-		l->v = v;
-		l->alloc = l->alloc ? 2 * l->alloc : 256;
-	}
-	if ((l->v[l->n] = strdup(id)) == NULL)
-		return mdm_err_set(e, MDM_E_SOFTWARE, "out of memory");
-	l->n++;
-	return 0;
-}
-
 /* Every id from operands or stdin (see mdm_cli_ids), before any work. */
 static int
-read_ids(struct mdm_cli *cli, int argc, char **argv, struct idlist *l,
+read_ids(struct mdm_cli *cli, int argc, char **argv, struct mdm_queue_ids *l,
     struct mdm_err *e)
 {
 	struct mdm_cli_ids it;
@@ -132,7 +94,7 @@ read_ids(struct mdm_cli *cli, int argc, char **argv, struct idlist *l,
 
 	mdm_cli_ids_init(&it, cli, argc, argv);
 	while ((rc = mdm_cli_ids_next(&it, &id, e)) == 1)
-		if (idlist_add(l, id, e) == -1) {
+		if (mdm_queue_ids_add(l, id, MAX_IDS, e) == -1) {
 			rc = -1;
 			break;
 		}
@@ -146,7 +108,7 @@ read_ids(struct mdm_cli *cli, int argc, char **argv, struct idlist *l,
  * cron shows everything.
  */
 static int
-filter_ids(struct mdm_cli *cli, int argc, char **argv, struct idlist *l,
+filter_ids(struct mdm_cli *cli, int argc, char **argv, struct mdm_queue_ids *l,
     struct mdm_err *e)
 {
 	if (argc == 0)
@@ -217,7 +179,7 @@ struct enq_ctx {
 	struct mdm_cli *cli;
 	const char *uuid;
 	int print_ids;
-	struct idlist *topush;		/* NULL without --push */
+	struct mdm_queue_ids *topush;	/* NULL without --push */
 	size_t unknown;
 	int failed;
 };
@@ -242,7 +204,8 @@ enq_report(const char *given, const char *id,
 	case MDM_STATE_ENQ_QUEUED:
 		break;
 	}
-	if (c->topush != NULL && idlist_add(c->topush, id, e) == -1)
+	if (c->topush != NULL &&
+	    mdm_queue_ids_add(c->topush, id, MAX_IDS, e) == -1)
 		return -1;
 	if (c->print_ids) {
 		struct mdm_cli_field f[2] = {
@@ -277,8 +240,9 @@ print_summary(struct mdm_cli *cli, const struct mdm_queue_cmd *cmd,
  */
 static int
 enqueue_one(struct mdm_cli *cli, struct mdm_state *st,
-    const struct mdm_queue_cmd *cmd, const struct idlist *ids, int skip,
-    int print_ids, struct idlist *topush, size_t *queued, struct mdm_err *e)
+    const struct mdm_queue_cmd *cmd, const struct mdm_queue_ids *ids,
+    int skip, int print_ids, struct mdm_queue_ids *topush, size_t *queued,
+    struct mdm_err *e)
 {
 	struct mdm_state_enqueue_stats s;
 	struct enq_ctx c = { 0 };
@@ -311,12 +275,13 @@ enqueue_one(struct mdm_cli *cli, struct mdm_state *st,
 /* ClearPasscode carries each device's own UnlockToken: one command each. */
 static int
 enqueue_clear_passcode(struct mdm_cli *cli, struct mdm_state *st,
-    struct mdm_queue_build *b, const struct idlist *ids, int skip,
-    int print_ids, struct idlist *topush, size_t *queued, struct mdm_err *e)
+    struct mdm_queue_build *b, const struct mdm_queue_ids *ids, int skip,
+    int print_ids, struct mdm_queue_ids *topush, size_t *queued,
+    struct mdm_err *e)
 {
 	struct mdm_state_enrollment en;
 	struct mdm_queue_cmd cmd;
-	struct idlist one = { 0 };
+	struct mdm_queue_ids one = { 0 };
 	plist_t p = NULL;
 	size_t i;
 	int rc, failed = 0;
@@ -431,7 +396,7 @@ push_summary(const struct mdm_push_stats *s)
  */
 static int
 push_queued(struct mdm_cli *cli, struct mdm_state *st,
-    struct mdm_push_config *cfg, struct idlist *ids, int *status,
+    struct mdm_push_config *cfg, struct mdm_queue_ids *ids, int *status,
     struct mdm_err *e)
 {
 	struct mdm_push *p = NULL;
@@ -477,7 +442,7 @@ cmd_enqueue(struct mdm_cli *cli, int argc, char **argv)
 	struct mdm_queue_cmd cmd = { 0 };
 	struct mdm_buf profile, data;
 	struct mdm_state *st = NULL;
-	struct idlist ids = { 0 }, topush = { 0 };
+	struct mdm_queue_ids ids = { 0 }, topush = { 0 };
 	struct mdm_push_config pcfg;
 	struct mdm_err e = { 0 };
 	const char *plist_file = NULL, *profile_file = NULL, *data_file = NULL;
@@ -720,8 +685,8 @@ out:
 	mdm_queue_cmd_release(&cmd);
 	mdm_buf_release(&profile);
 	mdm_buf_release(&data);
-	idlist_release(&ids);
-	idlist_release(&topush);
+	mdm_queue_ids_release(&ids);
+	mdm_queue_ids_release(&topush);
 	mdm_state_close(st);
 	return rc;
 }
@@ -793,7 +758,7 @@ cmd_list(struct mdm_cli *cli, int argc, char **argv)
 	struct mdm_state_queue_filter f = { 0 };
 	struct print_ctx c = { 0 };
 	struct mdm_state *st = NULL;
-	struct idlist ids = { 0 };
+	struct mdm_queue_ids ids = { 0 };
 	struct mdm_err e = { 0 };
 	const char *arg;
 	size_t i;
@@ -843,7 +808,7 @@ cmd_list(struct mdm_cli *cli, int argc, char **argv)
 fail:
 	rc = mdm_cli_fail(cli, &e);
 out:
-	idlist_release(&ids);
+	mdm_queue_ids_release(&ids);
 	mdm_state_close(st);
 	return rc;
 }
@@ -972,7 +937,7 @@ cmd_results(struct mdm_cli *cli, int argc, char **argv)
 {
 	struct print_ctx c = { 0 };
 	struct mdm_state *st = NULL;
-	struct idlist ids = { 0 };
+	struct mdm_queue_ids ids = { 0 };
 	struct mdm_err e = { 0 };
 	const char *arg, *command = NULL;
 	size_t i;
@@ -1011,7 +976,7 @@ cmd_results(struct mdm_cli *cli, int argc, char **argv)
 fail:
 	rc = mdm_cli_fail(cli, &e);
 out:
-	idlist_release(&ids);
+	mdm_queue_ids_release(&ids);
 	mdm_state_close(st);
 	return rc;
 }
@@ -1026,7 +991,7 @@ static int
 cancel_or_clear(struct mdm_cli *cli, int argc, char **argv, int clear)
 {
 	struct mdm_state *st = NULL;
-	struct idlist ids = { 0 };
+	struct mdm_queue_ids ids = { 0 };
 	struct mdm_err e = { 0 };
 	const char *arg;
 	int64_t n, total = 0;
@@ -1066,7 +1031,7 @@ cancel_or_clear(struct mdm_cli *cli, int argc, char **argv, int clear)
 fail:
 	rc = mdm_cli_fail(cli, &e);
 out:
-	idlist_release(&ids);
+	mdm_queue_ids_release(&ids);
 	mdm_state_close(st);
 	return rc;
 }

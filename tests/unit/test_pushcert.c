@@ -6,7 +6,9 @@
  * none), and in a temporary state: storing a certificate (modes, key
  * first, a key that does not match or a bad topic writes nothing), the
  * listing of STATE/push (sorted, stray files skipped, a stop carried
- * through) and what other_topic says about known and other topics.
+ * through), loading a stored certificate (a missing, unreadable or
+ * non-topic one refused) and what other_topic says about known and
+ * other topics.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +242,15 @@ test_state(void)
 	EVP_PKEY_free(gotkey);
 	ok(mdm_pushcert_store(st, TOPIC, c, key, &e) == 0,
 	    "storing again replaces it");
+	ok(mdm_pushcert_load(st, TOPIC, &got, &e) == 0 &&
+	    X509_cmp(got, c) == 0, "load: the stored certificate");
+	X509_free(got);
+	got = NULL;
+	ok(mdm_pushcert_load(st, TOPIC2, &got, &e) == -1 && got == NULL,
+	    "load: none stored for that topic");
+	ok(mdm_pushcert_load(st, "com.apple.mgmt.x/../evil", &got, &e) ==
+	    -1 && e.code == MDM_E_USAGE && got == NULL, "load: a topic that "
+	    "is no file name: usage");
 
 	ok(mdm_pushcert_other_topic(st, TOPIC, &known, other, sizeof(other),
 	    &e) == 0 && known == 1 && other[0] == '\0',
@@ -271,6 +282,11 @@ test_state(void)
 	ok(mdm_pushcert_other_topic(st, TOPIC2, &known, other, sizeof(other),
 	    &e) == 0 && known == 1 && strcmp(other, TOPIC) == 0,
 	    "two topics: known, and the other named");
+	if (mdm_state_write_file(st, "push/com.apple.mgmt.junk.pem", "x", 1,
+	    0644, 0, &e) == -1)
+		die("junk certificate", &e);
+	ok(mdm_pushcert_load(st, "com.apple.mgmt.junk", &got, NULL) == -1 &&
+	    got == NULL, "load: a file that is no certificate (e NULL)");
 
 	X509_free(c);
 	X509_free(c2);

@@ -1010,9 +1010,37 @@ test_data(void)
 	mdm_buf_release(&fixture_buf);
 }
 
+static void
+test_ids(void)
+{
+	struct mdm_queue_ids l = { 0 };
+	struct mdm_err e = { 0 };
+	char id[16];
+	int i, rc = 0;
+
+	ok(mdm_queue_printable("device 1 \xc3\xa9"), "text and UTF-8 print");
+	ok(!mdm_queue_printable("a\tb"), "a tab does not");
+	ok(!mdm_queue_printable("a\x7f"), "nor DEL");
+	ok(mdm_queue_printable(""), "the empty string has nothing bad");
+	for (i = 0; i < 40 && rc == 0; i++) {
+		snprintf(id, sizeof(id), "id-%d", i);
+		rc = mdm_queue_ids_add(&l, id, 40, &e);
+	}
+	ok(rc == 0 && l.n == 40, "40 ids kept, the list grown past 16");
+	is_str(l.v[39], "id-39", "in order, copied");
+	is_int(mdm_queue_ids_add(&l, "one-more", 40, &e), -1, "the 41st of "
+	    "40 refused");
+	is_int(e.code, MDM_E_TOOBIG, "as too big");
+	mdm_queue_ids_release(&l);
+	ok(l.v == NULL && l.n == 0, "released and zeroed");
+	mdm_queue_ids_release(&l);
+	ok(1, "releasing twice is harmless");
+}
+
 int
 main(void)
 {
+	test_ids();
 	test_ident();
 	test_report();
 	test_checkin();
