@@ -430,15 +430,26 @@ mdm_enroll_profile(struct mdm_state *st, const struct mdm_enroll_config *cfg,
 		    cfg->base_url);
 	identifier(cfg->base_url, id);
 
-	if (mdm_state_ca_cert(st, &ca, e) == -1 ||
-	    mdm_x509_cert_to_der(ca, &ca_der, e) == -1)
+	if (cfg->ca != NULL && X509_up_ref(cfg->ca))
+		ca = cfg->ca;
+	else if (mdm_state_ca_cert(st, &ca, e) == -1)
+		goto out;
+	if (mdm_x509_cert_to_der(ca, &ca_der, e) == -1)
 		goto out;
 	if (mdm_x509_subject_attr(ca, NID_commonName, pt.ca_name,
 	    sizeof(pt.ca_name), NULL) == -1)
 		snprintf(pt.ca_name, sizeof(pt.ca_name), "MDM certificate "
 		    "authority");
-	if (!cfg->unsigned_profile && mdm_state_identity(st, SIGNING_STEM,
-	    INIT_HINT, &signer, &key, e) == -1)
+	if (!cfg->unsigned_profile && cfg->signer != NULL &&
+	    cfg->signer_key != NULL && X509_up_ref(cfg->signer)) {
+		signer = cfg->signer;
+		if (!EVP_PKEY_up_ref(cfg->signer_key)) {
+			mdm_err_set_ssl(e, MDM_E_SOFTWARE, "EVP_PKEY_up_ref");
+			goto out;
+		}
+		key = cfg->signer_key;
+	} else if (!cfg->unsigned_profile && mdm_state_identity(st,
+	    SIGNING_STEM, INIT_HINT, &signer, &key, e) == -1)
 		goto out;
 	for (i = 0; i < MDM_ARRAY_LEN(pt.uuid); i++)
 		if (new_uuid(pt.uuid[i], e) == -1)

@@ -87,6 +87,15 @@ struct mdm_enroll_config {
 	 * tests on plain HTTP need it.
 	 */
 	int allow_http;
+	/*
+	 * Optional, borrowed: the state's CA certificate, and the signing
+	 * identity (both or neither), loaded once by a server that builds
+	 * many profiles; NULL: read from the state each time, as
+	 * OpenSSL 3 makes reading a key cost more than the signature.
+	 */
+	X509 *ca;
+	X509 *signer;
+	EVP_PKEY *signer_key;
 };
 
 /*

@@ -848,8 +848,14 @@ run(struct mdm_cli *cli, int argc, char **argv)
 	    mdm_enroll_topic(st, sv.enroll.topic, topic, sizeof(topic),
 	    &e) == -1)
 		goto fail;
-	if (sv.enroll.base_url != NULL)
+	if (sv.enroll.base_url != NULL) {
 		sv.enroll.topic = topic;
+		sv.enroll.ca = sv.ca;
+		if (mdm_state_identity(st, "signing/signing", "run 'mdm-certs "
+		    "init' first", &sv.enroll.signer, &sv.enroll.signer_key,
+		    &e) == -1)
+			goto fail;
+	}
 	if (o.dep_ca != NULL && mdm_x509_load_cert(o.dep_ca, &sv.dep_ca,
 	    &e) == -1)
 		goto fail;
@@ -900,6 +906,8 @@ out:
 	SSL_CTX_free(tls);
 	X509_free(sv.ca);
 	X509_free(sv.dep_ca);
+	X509_free(sv.enroll.signer);
+	EVP_PKEY_free(sv.enroll.signer_key);
 	OPENSSL_cleanse(sv.seal_key, sizeof(sv.seal_key));
 	mdm_buf_release_secret(&sv.hmac_key);
 	mdm_scep_cli_release(&sv.scep);

@@ -360,6 +360,26 @@ test_profile(void)
 	p = build_signed(st, &c);
 	check_profile(st, p, &b2);
 	plist_free(p);
+	{
+		X509 *s = NULL;
+		EVP_PKEY *k = NULL;
+		struct mdm_err le = { 0 };
+
+		/* A server loads the CA and the signer once and lends them. */
+		ok(mdm_state_identity(st, "signing/signing", NULL, &s, &k,
+		    &le) == 0, "the signing identity, loaded once");
+		c.ca = ca;
+		c.signer = s;
+		c.signer_key = k;
+		p = build_signed(st, &c);
+		check_profile(st, p, &b2);
+		plist_free(p);
+		c.ca = NULL;
+		c.signer = NULL;
+		c.signer_key = NULL;
+		X509_free(s);
+		EVP_PKEY_free(k);
+	}
 	ok(strcmp(b1.uuid, b2.uuid) != 0, "two builds: new PayloadUUID");
 	ok(strcmp(b1.cn, b2.cn) != 0, "two builds: new SCEP subject");
 	ok(strcmp(b1.challenge, b2.challenge) != 0,
