@@ -152,6 +152,12 @@ struct mdm_scep {
 	/* Extensions every issued certificate carries, made once. */
 	X509_EXTENSION *ext_bc, *ext_ku, *ext_eku, *ext_akid;
 	EVP_CIPHER *cipher[C_COUNT];	/* NULL: not available (DES) */
+	/*
+	 * Where single DES comes from when the default library context has
+	 * no legacy provider (mdm-serve), else NULL: reading a request
+	 * there costs a copy of the key into it, so only for DES.
+	 */
+	OSSL_LIB_CTX *des_ctx;
 	/* Fetched once: OpenSSL 3 would look them up on every use. */
 	EVP_MD *md[5];			/* as digests[] */
 	EVP_MD *sha256;			/* borrowed from md[] */
@@ -704,8 +710,9 @@ mdm_scep_new(struct mdm_state *st, const struct mdm_scep_policy *p,
 	for (i = 0; i < C_COUNT; i++)
 		s->cipher[i] = EVP_CIPHER_fetch(NULL, ciphers[i].name, NULL);
 	/* Legacy (single DES) is optional: without it DES is refused. */
-	if (s->cipher[C_DES] == NULL && mdm_crypto_legacy_ctx() != NULL)
-		s->cipher[C_DES] = EVP_CIPHER_fetch(mdm_crypto_legacy_ctx(),
+	if (s->cipher[C_DES] == NULL &&
+	    (s->des_ctx = mdm_crypto_legacy_ctx()) != NULL)
+		s->cipher[C_DES] = EVP_CIPHER_fetch(s->des_ctx,
 		    ciphers[C_DES].name, NULL);
 	ERR_clear_error();
 	for (i = 0; i < MDM_ARRAY_LEN(digests); i++) {
@@ -1014,8 +1021,8 @@ decrypt_envelope(struct mdm_scep *s, struct req *r, struct mdm_err *e)
 	 * CMS_decrypt fetches the cipher from the envelope's library
 	 * context: single DES is read in the one that has it.
 	 */
-	if (r->cipher == C_DES && mdm_crypto_legacy_ctx() != NULL &&
-	    (env = CMS_ContentInfo_new_ex(mdm_crypto_legacy_ctx(),
+	if (r->cipher == C_DES && s->des_ctx != NULL &&
+	    (env = CMS_ContentInfo_new_ex(s->des_ctx,
 	    NULL)) == NULL) {
 		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "CMS_ContentInfo_new_ex");
 		goto out;
