@@ -918,8 +918,9 @@ out:
 
 const struct mdm_cli_tool mdm_serve_tool = {
 	.name = "mdm-serve",
-	.summary = "The MDM server devices talk to: check-in, command "
-	    "delivery and results, with webhooks",
+	.summary = "The MDM server devices talk to: enrollment, SCEP, "
+	    "check-in, command delivery and results, with webhooks, an admin "
+	    "API and metrics",
 	.synopsis = "[--listen addr:port] [--no-tls | --tls-cert file "
 	    "--tls-key file] [--cert-header name] [--user-auth-zero-challenge] "
 	    "[--token-exec prog] [--dm-url url] [--url url [--scep-url url] "
@@ -927,7 +928,8 @@ const struct mdm_cli_tool mdm_serve_tool = {
 	    "--challenge-file file] [--no-scep | [--validity-days n] "
 	    "[--min-key-bits n] [--allow-subject regex] "
 	    "[--csr-verify-exec prog]] "
-	    "[--webhook-url url "
+	    "[--api-key-file file [--apns-url url | --sandbox] "
+	    "[--apns-ca file]] [--metrics] [--webhook-url url "
 	    "[--webhook-hmac-key-file file]] [--threads n] [--max-body bytes] "
 	    "[--timeout duration] [--port-file file]",
 	.opts = serve_opts,
