@@ -164,24 +164,6 @@ mdm_pushcert_other_topic(struct mdm_state *st, const char *topic,
 	return 0;
 }
 
-static int
-write_pem(struct mdm_state *st, const char *rel, X509 *cert, EVP_PKEY *key,
-    struct mdm_err *e)
-{
-	struct mdm_buf b;
-	int rc = -1;
-
-	mdm_buf_init_secret(&b, MDM_CAP_CERT);
-	if (cert != NULL ? mdm_x509_cert_to_pem(cert, &b, e) :
-	    mdm_x509_key_to_pem(key, &b, e))
-		goto out;
-	rc = mdm_state_write_file(st, rel, b.data, b.len,
-	    cert != NULL ? 0644 : 0600, 0, e);
-out:
-	mdm_buf_release_secret(&b);
-	return rc;
-}
-
 int
 mdm_pushcert_store(struct mdm_state *st, const char *topic, X509 *cert,
     EVP_PKEY *key, struct mdm_err *e)
@@ -194,8 +176,8 @@ mdm_pushcert_store(struct mdm_state *st, const char *topic, X509 *cert,
 	if (mdm_pushcert_topic_check(topic, e) == -1)
 		return -1;
 	snprintf(rel, sizeof(rel), "push/%s.key", topic);
-	if (write_pem(st, rel, NULL, key, e) == -1)
+	if (mdm_state_write_pem(st, rel, NULL, key, 0, e) == -1)
 		return -1;
 	snprintf(rel, sizeof(rel), "push/%s.pem", topic);
-	return write_pem(st, rel, cert, NULL, e);
+	return mdm_state_write_pem(st, rel, cert, NULL, 0, e);
 }

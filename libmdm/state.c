@@ -645,6 +645,24 @@ mdm_state_write_file(struct mdm_state *st, const char *rel, const void *data,
 }
 
 int
+mdm_state_write_pem(struct mdm_state *st, const char *rel, X509 *cert,
+    EVP_PKEY *key, unsigned file_flags, struct mdm_err *e)
+{
+	struct mdm_buf b;
+	int rc = -1;
+
+	mdm_buf_init_secret(&b, MDM_CAP_CERT);
+	if (cert != NULL ? mdm_x509_cert_to_pem(cert, &b, e) :
+	    mdm_x509_key_to_pem(key, &b, e))
+		goto out;
+	rc = mdm_state_write_file(st, rel, b.data, b.len,
+	    cert != NULL ? 0644 : 0600, file_flags, e);
+out:
+	mdm_buf_release_secret(&b);
+	return rc;
+}
+
+int
 mdm_state_is_hex(const char *s, int upper)
 {
 	for (; *s != '\0'; s++) {

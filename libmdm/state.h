@@ -120,6 +120,13 @@ int mdm_state_write_file(struct mdm_state *st, const char *rel,
     struct mdm_err *e);
 
 /*
+ * Writes cert (0644), or key when cert is NULL (0600), in PEM as rel,
+ * with mdm_state_write_file; the PEM of a key lives in wiped memory.
+ */
+int mdm_state_write_pem(struct mdm_state *st, const char *rel, X509 *cert,
+    EVP_PKEY *key, unsigned file_flags, struct mdm_err *e);
+
+/*
  * Certificates the SCEP CA issued (device identities).  mdm-scep fills
  * the table; `mdm-certs list` reads it.
  */

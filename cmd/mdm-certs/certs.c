@@ -93,24 +93,6 @@ load_identity(struct mdm_state *st, const char *stem, struct identity *id,
 	    &id->cert, &id->key, e);
 }
 
-static int
-write_pem(struct mdm_state *st, const char *rel, X509 *cert, EVP_PKEY *key,
-    unsigned flags, struct mdm_err *e)
-{
-	struct mdm_buf b;
-	int rc = -1;
-
-	mdm_buf_init_secret(&b, MDM_CAP_CERT);
-	if (cert != NULL ? mdm_x509_cert_to_pem(cert, &b, e) :
-	    mdm_x509_key_to_pem(key, &b, e))
-		goto out;
-	rc = mdm_state_write_file(st, rel, b.data, b.len,
-	    cert != NULL ? 0644 : 0600, flags, e);
-out:
-	mdm_buf_release_secret(&b);
-	return rc;
-}
-
 /*
  * Makes stem.pem and stem.key unless the certificate exists.  The key is
  * written first, so an init cut short is finished by the next one, which
@@ -135,7 +117,7 @@ ensure_identity(struct mdm_state *st, const char *stem,
 	} else {
 		snprintf(rel, sizeof(rel), "%s.key", stem);
 		if (mdm_x509_gen_rsa(KEY_BITS, &out->key, e) == -1 ||
-		    write_pem(st, rel, NULL, out->key, MDM_FILE_NOREPLACE,
+		    mdm_state_write_pem(st, rel, NULL, out->key, MDM_FILE_NOREPLACE,
 		    e) == -1)
 			goto fail;
 	}
@@ -144,7 +126,7 @@ ensure_identity(struct mdm_state *st, const char *stem,
 	    -1)
 		goto fail;
 	snprintf(rel, sizeof(rel), "%s.pem", stem);
-	if (write_pem(st, rel, out->cert, NULL, MDM_FILE_NOREPLACE, e) == -1)
+	if (mdm_state_write_pem(st, rel, out->cert, NULL, MDM_FILE_NOREPLACE, e) == -1)
 		goto fail;
 	*created = 1;
 	return 0;
@@ -752,7 +734,7 @@ pending_push_key(struct mdm_state *st, EVP_PKEY **key, struct mdm_err *e)
 		return load_key_file(path, NULL, key, e);
 	}
 	if (mdm_x509_gen_rsa(KEY_BITS, key, e) == -1 ||
-	    write_pem(st, PENDING_PUSH_KEY, NULL, *key, MDM_FILE_NOREPLACE,
+	    mdm_state_write_pem(st, PENDING_PUSH_KEY, NULL, *key, MDM_FILE_NOREPLACE,
 	    e) == -1)
 		return -1;
 	mdm_log_info("new push key: %s", path);

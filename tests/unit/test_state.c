@@ -16,6 +16,7 @@
 #include "migrations.h"
 #include "state.h"
 #include "state_int.h"
+#include "x509.h"
 #include "tap.h"
 
 static char root[4096];
@@ -345,6 +346,33 @@ test_tx_and_certs(void)
 	ok(mdm_state_write_file(st, "ca/ca.key", "KEY", 3, 0600,
 	    MDM_FILE_NOREPLACE, &e) == -1 && e.code == MDM_E_EXISTS,
 	    "write_file passes NOREPLACE on");
+	{
+		struct mdm_x509_opts o = { 0 };
+		EVP_PKEY *k = NULL, *k2 = NULL;
+		X509 *c = NULL, *c2 = NULL;
+
+		o.kind = MDM_X509_CA;
+		o.common_name = "write-pem";
+		o.days = 1;
+		ok(mdm_x509_gen_rsa(2048, &k, &e) == 0 &&
+		    mdm_x509_self_sign(k, &o, &c, &e) == 0, "a test identity");
+		ok(mdm_state_write_pem(st, "ca/id.key", NULL, k, 0, &e) == 0 &&
+		    mdm_state_write_pem(st, "ca/id.pem", c, NULL, 0, &e) == 0,
+		    "write_pem: key, then certificate");
+		is_int(mode_of(at("certs/ca/id.key")), 0600, "the key 0600");
+		is_int(mode_of(at("certs/ca/id.pem")), 0644, "the certificate "
+		    "0644");
+		ok(mdm_state_identity(st, "ca/id", NULL, &c2, &k2, &e) == 0 &&
+		    X509_cmp(c, c2) == 0 && mdm_x509_key_matches(c2, k2),
+		    "they read back as the same identity");
+		ok(mdm_state_write_pem(st, "ca/id.pem", c, NULL,
+		    MDM_FILE_NOREPLACE, &e) == -1 && e.code == MDM_E_EXISTS,
+		    "write_pem passes NOREPLACE on");
+		X509_free(c);
+		X509_free(c2);
+		EVP_PKEY_free(k);
+		EVP_PKEY_free(k2);
+	}
 	mdm_state_close(st);
 }
 
