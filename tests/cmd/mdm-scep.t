@@ -28,19 +28,8 @@ fails() {
 serve() {
 	name=$1
 	shift
-	rm -f "$T/$name.port"
-	mdm-scep -v serve --listen 127.0.0.1:0 --port-file "$T/$name.port" \
-		--threads 2 "$@" 2>"$T/$name.log" &
-	SPID=$!
-	PIDS="$PIDS $SPID"
-	n=0
-	while [ ! -s "$T/$name.port" ]; do
-		kill -0 "$SPID" 2>/dev/null || return 1
-		n=$((n + 1))
-		[ "$n" -gt 200 ] && return 1
-		sleep 0.05
-	done
-	PORT=$(cat "$T/$name.port")
+	start "$name" mdm-scep -v serve --listen 127.0.0.1:0 \
+		--port-file "$T/$name.port" --threads 2 "$@" || return 1
 	URL="http://127.0.0.1:$PORT/scep"
 }
 
