@@ -139,6 +139,26 @@ bad:
 }
 
 int
+mdm_push_server(const char *url, int sandbox, char *host, size_t hostlen,
+    char *port, size_t portlen, struct mdm_err *e)
+{
+	if (url == NULL) {
+		snprintf(host, hostlen, "%s", sandbox ? MDM_APNS_HOST_SANDBOX :
+		    MDM_APNS_HOST);
+		snprintf(port, portlen, "443");
+		return 0;
+	}
+	if (sandbox)
+		return mdm_err_set(e, MDM_E_USAGE, "--apns-url and --sandbox "
+		    "exclude each other");
+	if (mdm_push_parse_url(url, host, hostlen, port, portlen, e) == -1) {
+		mdm_err_prefix(e, "--apns-url");
+		return -1;
+	}
+	return 0;
+}
+
+int
 mdm_push_exit_status(const struct mdm_push_stats *s)
 {
 	if (s->topics_tried > 0 && s->topics_unreachable == s->topics_tried)

@@ -150,4 +150,13 @@ const char *mdm_push_outcome_name(enum mdm_push_outcome o);
 int mdm_push_parse_url(const char *url, char *host, size_t hostlen,
     char *port, size_t portlen, struct mdm_err *e);
 
+/*
+ * The APNs server the flags --apns-url url (NULL: not given) and
+ * --sandbox name, into host and port: url's, else the sandbox's or
+ * production's on 443.  -1 with e set (MDM_E_USAGE, the message naming
+ * the flag) when url is bad or given with sandbox.
+ */
+int mdm_push_server(const char *url, int sandbox, char *host, size_t hostlen,
+    char *port, size_t portlen, struct mdm_err *e);
+
 #endif

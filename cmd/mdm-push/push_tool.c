@@ -159,17 +159,9 @@ run(struct mdm_cli *cli, int argc, char **argv)
 		    "other");
 	if ((pending || stale != -1) && cli->optind != argc)
 		return mdm_cli_usage(cli, "--pending and --stale take no ids");
-	if (url != NULL && sandbox)
-		return mdm_cli_usage(cli, "--apns-url and --sandbox exclude "
-		    "each other");
-	if (url != NULL && mdm_push_parse_url(url, host, sizeof(host), port,
+	if (mdm_push_server(url, sandbox, host, sizeof(host), port,
 	    sizeof(port), &e) == -1)
-		return mdm_cli_usage(cli, "--apns-url: %s", e.msg);
-	if (url == NULL) {
-		snprintf(host, sizeof(host), "%s", sandbox ?
-		    MDM_APNS_HOST_SANDBOX : MDM_APNS_HOST);
-		snprintf(port, sizeof(port), "443");
-	}
+		return mdm_cli_usage(cli, "%s", e.msg);
 	cfg.host = host;
 	cfg.port = port;
 	cfg.expiration = expiration == 0 ? 0 :

@@ -557,17 +557,9 @@ cmd_enqueue(struct mdm_cli *cli, int argc, char **argv)
 	if (!push && (url != NULL || pcfg.ca_file != NULL || sandbox))
 		return mdm_cli_usage(cli, "--apns-url, --apns-ca and --sandbox "
 		    "go with --push");
-	if (url != NULL && sandbox)
-		return mdm_cli_usage(cli, "--apns-url and --sandbox exclude "
-		    "each other");
-	if (url != NULL && mdm_push_parse_url(url, host, sizeof(host), port,
+	if (mdm_push_server(url, sandbox, host, sizeof(host), port,
 	    sizeof(port), &e) == -1)
-		return mdm_cli_usage(cli, "--apns-url: %s", e.msg);
-	if (url == NULL) {
-		snprintf(host, sizeof(host), "%s", sandbox ?
-		    MDM_APNS_HOST_SANDBOX : MDM_APNS_HOST);
-		snprintf(port, sizeof(port), "443");
-	}
+		return mdm_cli_usage(cli, "%s", e.msg);
 	pcfg.host = host;
 	pcfg.port = port;
 	nops = argc - cli->optind;

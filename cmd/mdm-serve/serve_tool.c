@@ -256,19 +256,10 @@ api_check(struct mdm_cli *cli, struct serve *sv)
 	    sv->push.ca_file != NULL || sv->sandbox))
 		return mdm_cli_usage(cli, "--apns-url, --apns-ca and --sandbox "
 		    "go with --api-key-file (they are for the API's pushes)");
-	if (sv->apns_url != NULL && sv->sandbox)
-		return mdm_cli_usage(cli, "--apns-url and --sandbox exclude "
-		    "each other");
-	if (sv->apns_url != NULL) {
-		if (mdm_push_parse_url(sv->apns_url, sv->apns_host,
-		    sizeof(sv->apns_host), sv->apns_port, sizeof(sv->apns_port),
-		    &e) == -1)
-			return mdm_cli_usage(cli, "--apns-url: %s", e.msg);
-	} else {
-		snprintf(sv->apns_host, sizeof(sv->apns_host), "%s",
-		    sv->sandbox ? MDM_APNS_HOST_SANDBOX : MDM_APNS_HOST);
-		snprintf(sv->apns_port, sizeof(sv->apns_port), "443");
-	}
+	if (mdm_push_server(sv->apns_url, sv->sandbox, sv->apns_host,
+	    sizeof(sv->apns_host), sv->apns_port, sizeof(sv->apns_port),
+	    &e) == -1)
+		return mdm_cli_usage(cli, "%s", e.msg);
 	return 0;
 }
 

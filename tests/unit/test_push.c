@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "apns.h"
 #include "push.h"
 #include "state.h"
 #include "state_int.h"
@@ -321,6 +322,22 @@ test_helpers(void)
 	    "url: not https is a usage error");
 	ok(mdm_push_parse_url("https://x:44a", host, sizeof(host), port,
 	    sizeof(port), &e) == -1, "url: a port that is not a number");
+	ok(mdm_push_server(NULL, 0, host, sizeof(host), port, sizeof(port),
+	    &e) == 0 && strcmp(host, MDM_APNS_HOST) == 0 &&
+	    strcmp(port, "443") == 0, "server: production by default");
+	ok(mdm_push_server(NULL, 1, host, sizeof(host), port, sizeof(port),
+	    &e) == 0 && strcmp(host, MDM_APNS_HOST_SANDBOX) == 0,
+	    "server: --sandbox");
+	ok(mdm_push_server("https://127.0.0.1:2197", 0, host, sizeof(host),
+	    port, sizeof(port), &e) == 0 && strcmp(host, "127.0.0.1") == 0 &&
+	    strcmp(port, "2197") == 0, "server: --apns-url");
+	ok(mdm_push_server("https://x", 1, host, sizeof(host), port,
+	    sizeof(port), &e) == -1 && e.code == MDM_E_USAGE &&
+	    strcmp(e.msg, "--apns-url and --sandbox exclude each other") == 0,
+	    "server: --apns-url with --sandbox refused");
+	ok(mdm_push_server("http://x", 0, host, sizeof(host), port,
+	    sizeof(port), &e) == -1 && strncmp(e.msg, "--apns-url: ", 12) == 0,
+	    "server: a bad --apns-url, named: %s", e.msg);
 	is_str(mdm_push_outcome_name(MDM_PUSH_NO_PUSH_CERT), "no-push-cert",
 	    "outcome name");
 	is_str(mdm_push_outcome_name(MDM_PUSH_TOPIC_FAILED), "topic-failed",
