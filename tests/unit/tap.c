@@ -3,8 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "x509.h"
 #include "tap.h"
 
 static int tap_count;
@@ -117,4 +122,62 @@ tap_done(void)
 			fprintf(stderr, "could not remove %s\n", tap_dir);
 	}
 	return tap_failed ? 1 : 0;
+}
+
+int
+tap_spawn(const char *const *argv, const char *portfile, pid_t *pid,
+    char *port, size_t portlen)
+{
+	struct timespec ts = { 0, 20 * 1000000 };
+	FILE *f;
+	int i;
+
+	port[0] = '\0';
+	if ((*pid = fork()) == -1)
+		return -1;
+	if (*pid == 0) {
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	for (i = 0; i < 500; i++) {
+		if ((f = fopen(portfile, "r")) != NULL) {
+			if (fgets(port, (int)portlen, f) != NULL)
+				port[strcspn(port, "\n")] = '\0';
+			fclose(f);
+			if (port[0] != '\0')
+				return 0;
+		}
+		nanosleep(&ts, NULL);
+	}
+	kill(*pid, SIGKILL);
+	waitpid(*pid, NULL, 0);
+	return -1;
+}
+
+void
+tap_stop(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+int
+tap_write_pem(const char *path, X509 *c, EVP_PKEY *k)
+{
+	struct mdm_buf b;
+	struct mdm_err e = { 0 };
+	FILE *f;
+	int rc = -1;
+
+	mdm_buf_init(&b, 1 << 20);
+	if ((c != NULL && mdm_x509_cert_to_pem(c, &b, &e) == -1) ||
+	    (k != NULL && mdm_x509_key_to_pem(k, &b, &e) == -1))
+		goto out;
+	if ((f = fopen(path, "w")) == NULL)
+		goto out;
+	fwrite(b.data, 1, b.len, f);
+	rc = fclose(f);
+out:
+	mdm_buf_release_secret(&b);
+	return rc;
 }

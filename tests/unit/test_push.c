@@ -93,27 +93,6 @@ find(const struct recs *r, const char *id)
 	return NULL;
 }
 
-static int
-write_pem(const char *path, X509 *c, EVP_PKEY *k)
-{
-	struct mdm_buf b;
-	struct mdm_err e = { 0 };
-	FILE *f;
-	int rc = -1;
-
-	mdm_buf_init(&b, 1 << 20);
-	if ((c != NULL && mdm_x509_cert_to_pem(c, &b, &e) == -1) ||
-	    (k != NULL && mdm_x509_key_to_pem(k, &b, &e) == -1))
-		goto out;
-	if ((f = fopen(path, "w")) == NULL)
-		goto out;
-	fwrite(b.data, 1, b.len, f);
-	rc = fclose(f);
-out:
-	mdm_buf_release_secret(&b);
-	return rc;
-}
-
 /* A CA, the mock's server certificate, and a push identity it issued. */
 static int
 make_certs(void)
@@ -150,9 +129,9 @@ make_certs(void)
 	snprintf(ca_pem, sizeof(ca_pem), "%s/ca.pem", dir);
 	snprintf(srv_pem, sizeof(srv_pem), "%s/server.pem", dir);
 	snprintf(srv_key, sizeof(srv_key), "%s/server.key", dir);
-	if (write_pem(ca_pem, ca, NULL) == -1 ||
-	    write_pem(srv_pem, srv, NULL) == -1 ||
-	    write_pem(srv_key, NULL, client_key) == -1)
+	if (tap_write_pem(ca_pem, ca, NULL) == -1 ||
+	    tap_write_pem(srv_pem, srv, NULL) == -1 ||
+	    tap_write_pem(srv_key, NULL, client_key) == -1)
 		goto out;
 	rc = 0;
 out:
@@ -202,10 +181,7 @@ mock_start(struct mock *m)
 {
 	char portfile[1100];
 	const char *argv[16];
-	struct timespec ts = { 0, 20 * 1000000 };
 	size_t n = 0;
-	FILE *f;
-	int i;
 
 	snprintf(portfile, sizeof(portfile), "%s/mock.port", dir);
 	snprintf(m->log, sizeof(m->log), "%s/mock.log", dir);
@@ -221,32 +197,13 @@ mock_start(struct mock *m)
 	argv[n++] = "--log";
 	argv[n++] = m->log;
 	argv[n] = NULL;
-	if ((m->pid = fork()) == -1)
-		return -1;
-	if (m->pid == 0) {
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	for (i = 0; i < 500; i++) {
-		if ((f = fopen(portfile, "r")) != NULL) {
-			if (fgets(m->port, sizeof(m->port), f) != NULL)
-				m->port[strcspn(m->port, "\n")] = '\0';
-			fclose(f);
-			if (m->port[0] != '\0')
-				return 0;
-		}
-		nanosleep(&ts, NULL);
-	}
-	kill(m->pid, SIGKILL);
-	waitpid(m->pid, NULL, 0);
-	return -1;
+	return tap_spawn(argv, portfile, &m->pid, m->port, sizeof(m->port));
 }
 
 static void
 mock_stop(struct mock *m)
 {
-	kill(m->pid, SIGTERM);
-	waitpid(m->pid, NULL, 0);
+	tap_stop(m->pid);
 }
 
 /* Lines of the mock's log whose token starts with prefix. */
