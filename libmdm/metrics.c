@@ -333,16 +333,6 @@ render_http(struct mdm_metrics *m, struct mdm_buf *out, struct mdm_err *e)
 	return 0;
 }
 
-static int
-count_pushable(const struct mdm_state_enrollment *en, void *arg,
-    struct mdm_err *e)
-{
-	(void)en;
-	(void)e;
-	(*(long long *)arg)++;
-	return 0;
-}
-
 /* notAfter as unix seconds; 0 when it cannot be read. */
 static long long
 not_after(X509 *c)
@@ -402,17 +392,11 @@ render_state(const struct mdm_metrics_scrape *sc, struct mdm_buf *out,
 		"unparseable", "cancelled", "superseded",
 	};
 	struct mdm_state_queue_counts qc;
-	struct mdm_state_enroll_filter f = { 0 };
-	long long pushable = 0;
 	int64_t v[7];
 	size_t i;
 	int up;
 
 	up = mdm_state_queue_counts(sc->st, &qc, NULL) == 0;
-	f.enabled = 1;
-	if (up && mdm_state_enroll_foreach(sc->st, &f, count_pushable,
-	    &pushable, NULL) == -1)
-		up = 0;
 	if (header(out, "state_up", "gauge", "1 when this scrape could read "
 	    "the state, else 0.", e) == -1 ||
 	    mdm_buf_printf(out, e, "mdm_state_up %d\n", up) == -1)
@@ -452,7 +436,7 @@ render_state(const struct mdm_metrics_scrape *sc, struct mdm_buf *out,
 		    header(out, "enrollments_pushable", "gauge", "Enabled "
 		    "enrollments with a live push token.", e) == -1 ||
 		    mdm_buf_printf(out, e, "mdm_enrollments_pushable %lld\n",
-		    pushable) == -1)
+		    (long long)qc.pushable) == -1)
 			return -1;
 	}
 	return 0;

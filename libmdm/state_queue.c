@@ -29,6 +29,10 @@ now_s(void)
 	return (int64_t)time(NULL);
 }
 
+/* An enrollment a push can wake (the filter's "enabled"). */
+#define PUSHABLE \
+	"e.enabled = 1 AND e.token_dead = 0 AND e.push_token IS NOT NULL"
+
 static int
 dberr(struct mdm_state *st, int rc, struct mdm_err *e, const char *what)
 {
@@ -928,8 +932,7 @@ mdm_state_enroll_foreach(struct mdm_state *st,
 	    f != NULL && f->pending ? " AND EXISTS (SELECT 1 FROM queue q "
 	    "INDEXED BY queue_pending WHERE q.enrollment = e.eid "
 	    "AND q.status = 'pending')" : "",
-	    f != NULL && f->enabled ? " AND e.enabled = 1 AND "
-	    "e.token_dead = 0 AND e.push_token IS NOT NULL" : "",
+	    f != NULL && f->enabled ? " AND " PUSHABLE : "",
 	    f != NULL && f->seen_before != 0 ? " AND (e.last_seen_at IS NULL "
 	    "OR e.last_seen_at < ?1)" : "",
 	    f != NULL && f->after_id != NULL ? " AND e.id > ?2" : "",
@@ -2042,7 +2045,9 @@ mdm_state_queue_counts(struct mdm_state *st,
 	    pragma_int(st, "SELECT count(*) FROM results", &out->results,
 	    e) == -1 ||
 	    pragma_int(st, "SELECT count(*) FROM enrollments",
-	    &out->enrollments, e) == -1)
+	    &out->enrollments, e) == -1 ||
+	    pragma_int(st, "SELECT count(*) FROM enrollments e WHERE "
+	    PUSHABLE, &out->pushable, e) == -1)
 		return -1;
 	return 0;
 }

@@ -351,6 +351,7 @@ struct mdm_state_queue_counts {
 	int64_t pending, not_now, acknowledged, error, format_error;
 	int64_t unparseable, cancelled, superseded;
 	int64_t commands, payloads, results, enrollments;
+	int64_t pushable;	/* enrollments the "enabled" filter passes */
 };
 /* Row counts, for metrics and tests. */
 int mdm_state_queue_counts(struct mdm_state *st,

@@ -983,6 +983,13 @@ test_inspect(void)
 		ok(x.n < all.n, "pushable enrollments leave out dead tokens "
 		    "(%d of %d)", x.n, all.n);
 		{
+			struct mdm_state_queue_counts qc;
+
+			ok(mdm_state_queue_counts(st, &qc, &e) == 0 &&
+			    qc.pushable == x.n, "the count of pushable ones "
+			    "is the filter's");
+		}
+		{
 			struct mdm_state_enroll_filter pf = { 0 };
 			struct rows page = { 0 };
 			char after[256] = "";
