@@ -614,9 +614,6 @@ out:
 	return rc;
 }
 
-static int degenerate(X509 *const *certs, size_t n, X509_CRL *crl,
-    struct mdm_buf *out, struct mdm_err *e);
-
 /*
  * Who answers, and the GetCACert body, made once: the CA certificate
  * alone, or with an RA the CA and RA certificates in a degenerate
@@ -638,7 +635,7 @@ make_cacert(struct mdm_scep *s, struct mdm_err *e)
 	s->cacert_type = "application/x-x509-ca-ra-cert";
 	both[0] = s->ca;
 	both[1] = s->ra;
-	return degenerate(both, 2, NULL, &s->cacert, e);
+	return mdm_scep_msg_certs_only(both, 2, NULL, &s->cacert, e);
 }
 
 static char *
@@ -1078,36 +1075,6 @@ out:
 /* Building answers. */
 
 /*
- * Degenerate certs-only SignedData (RFC 8894 3.4): no signers, no
- * eContent, the n certificates (or a CRL) only.
- */
-static int
-degenerate(X509 *const *certs, size_t n, X509_CRL *crl, struct mdm_buf *out,
-    struct mdm_err *e)
-{
-	CMS_ContentInfo *cms = NULL;
-	size_t i;
-	int rc = -1;
-
-	if ((cms = CMS_sign(NULL, NULL, NULL, NULL,
-	    CMS_PARTIAL | CMS_DETACHED | CMS_BINARY)) == NULL)
-		goto fail;
-	for (i = 0; i < n; i++)
-		if (!CMS_add1_cert(cms, certs[i]))
-			goto fail;
-	if (crl != NULL && !CMS_add1_crl(cms, crl))
-		goto fail;
-	rc = mdm_scep_msg_der(cms, out, e);
-	goto out;
-fail:
-	mdm_err_set_ssl(e, MDM_E_SOFTWARE, "cannot build a degenerate "
-	    "SignedData");
-out:
-	CMS_ContentInfo_free(cms);
-	return rc;
-}
-
-/*
  * EnvelopedData of data to the requester's signer certificate.  REFUSE
  * when its key cannot take it (a key too small for the content key).
  */
@@ -1146,59 +1113,43 @@ certrep(struct mdm_scep *s, struct req *r, int failed,
     const struct mdm_buf *content, X509 *issued,
     struct mdm_scep_response *resp, struct mdm_err *e)
 {
-	CMS_ContentInfo *cms = NULL;
-	CMS_SignerInfo *si;
 	unsigned char nonce[MDM_SCEP_MSG_NONCE_LEN];
 	char fail[4];
-	const char *status = failed ? "2" : "0";
-	int rc = -1;
+	X509 *certs[2];
+	struct mdm_scep_msg_value v[7] = {
+		{ MDM_SCEP_OID_TRANSACTION_ID, r->txid_asn1_type, r->txid,
+		    strlen(r->txid) },
+		{ MDM_SCEP_OID_MESSAGE_TYPE, V_ASN1_PRINTABLESTRING, "3", 1 },
+		{ MDM_SCEP_OID_PKI_STATUS, V_ASN1_PRINTABLESTRING,
+		    failed ? "2" : "0", 1 },
+		{ MDM_SCEP_OID_SENDER_NONCE, V_ASN1_OCTET_STRING, nonce,
+		    sizeof(nonce) },
+		{ MDM_SCEP_OID_RECIPIENT_NONCE, V_ASN1_OCTET_STRING, r->nonce,
+		    r->nonce_len },
+		{ MDM_SCEP_OID_FAIL_INFO, V_ASN1_PRINTABLESTRING, fail, 0 },
+		{ MDM_SCEP_OID_FAIL_INFO_TEXT, V_ASN1_UTF8STRING, r->why,
+		    strlen(r->why) },
+	};
+	size_t nv = failed ? 7 : 5, ncerts = 0;
 
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
-		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "RAND_bytes");
-		goto out;
-	}
-	if ((cms = CMS_sign(NULL, NULL, NULL, NULL,
-	    CMS_PARTIAL | CMS_BINARY)) == NULL ||
-	    (si = CMS_add1_signer(cms, s->rep_cert, s->rep_key,
-	    r->md != NULL ? r->md : s->sha256,
-	    CMS_BINARY | CMS_NOSMIMECAP)) == NULL) {
-		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "cannot set up the CertRep");
-		goto out;
-	}
-	if (mdm_scep_msg_add_attr(si, MDM_SCEP_OID_TRANSACTION_ID,
-	    r->txid_asn1_type, r->txid, strlen(r->txid), e) == -1 ||
-	    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_MESSAGE_TYPE,
-	    V_ASN1_PRINTABLESTRING, "3", 1, e) == -1 ||
-	    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_PKI_STATUS,
-	    V_ASN1_PRINTABLESTRING, status, 1, e) == -1 ||
-	    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_SENDER_NONCE,
-	    V_ASN1_OCTET_STRING, nonce, sizeof(nonce), e) == -1 ||
-	    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_RECIPIENT_NONCE,
-	    V_ASN1_OCTET_STRING, r->nonce, r->nonce_len, e) == -1)
-		goto out;
-	if (failed) {
-		snprintf(fail, sizeof(fail), "%d", r->fail);
-		if (mdm_scep_msg_add_attr(si, MDM_SCEP_OID_FAIL_INFO,
-		    V_ASN1_PRINTABLESTRING, fail, strlen(fail), e) == -1 ||
-		    mdm_scep_msg_add_attr(si, MDM_SCEP_OID_FAIL_INFO_TEXT,
-		    V_ASN1_UTF8STRING, r->why, strlen(r->why), e) == -1)
-			goto out;
-	}
-	if (issued != NULL && !CMS_add1_cert(cms, issued)) {
-		mdm_err_set_ssl(e, MDM_E_SOFTWARE, "CMS_add1_cert");
-		goto out;
-	}
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
+		return mdm_err_set_ssl(e, MDM_E_SOFTWARE, "RAND_bytes");
+	snprintf(fail, sizeof(fail), "%d", r->fail);
+	v[5].n = strlen(fail);
+	certs[ncerts++] = s->rep_cert;
+	if (issued != NULL)
+		certs[ncerts++] = issued;
 	mdm_buf_reset(&resp->body);
-	if (mdm_scep_msg_sign_final(cms, content ? content->data : NULL,
-	    content ? content->len : 0, &resp->body, e) == -1)
-		goto out;
+	if (mdm_scep_msg_sign(s->rep_cert, s->rep_key,
+	    r->md != NULL ? r->md : s->sha256, v, nv,
+	    content != NULL ? content->data : NULL,
+	    content != NULL ? content->len : 0, certs, ncerts, &resp->body,
+	    e) == -1)
+		return -1;
 	resp->http_status = 200;
 	resp->content_type = "application/x-pki-message";
 	resp->outcome = failed ? fail_outcome[r->fail] : resp->outcome;
-	rc = 0;
-out:
-	CMS_ContentInfo_free(cms);
-	return rc;
+	return 0;
 }
 
 static int
@@ -1228,7 +1179,8 @@ answer_success(struct mdm_scep *s, struct req *r, X509 *cert, X509_CRL *crl,
 	if (cert != NULL && serial_hex(X509_get0_serialNumber(cert),
 	    resp->serial, sizeof(resp->serial), e) == -1)
 		goto out;
-	if (degenerate(&cert, cert != NULL, crl, &inner, e) == -1 ||
+	if (mdm_scep_msg_certs_only(&cert, cert != NULL, crl, &inner,
+	    e) == -1 ||
 	    (rc = envelope(s, r, &inner, &env, e)) != 0)
 		goto out;
 	resp->outcome = outcome;

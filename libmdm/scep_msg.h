@@ -102,8 +102,10 @@ int mdm_scep_msg_der(CMS_ContentInfo *cms, struct mdm_buf *out,
 
 /*
  * An EnvelopedData of the n bytes at p to the one certificate to
- * (borrowed), RSA key transport with cipher, DER appended to out.
- * Errors: MDM_E_CRYPTO when to's key cannot take it.
+ * (borrowed), RSA key transport (PKCS #1 v1.5) with a fresh content key
+ * for cipher (a CBC cipher: its parameters are the IV), DER appended to
+ * out.  Encoded by hand (der.h), as the CA does this for every
+ * enrollment.  Errors: MDM_E_CRYPTO when to's key cannot take it.
  */
 int mdm_scep_msg_encrypt(X509 *to, const EVP_CIPHER *cipher, const void *p,
     size_t n, struct mdm_buf *out, struct mdm_err *e);
@@ -114,6 +116,38 @@ int mdm_scep_msg_encrypt(X509 *to, const EVP_CIPHER *cipher, const void *p,
  * content, and appends its DER to out.  cms stays the caller's.
  */
 int mdm_scep_msg_sign_final(CMS_ContentInfo *cms, const void *p, size_t n,
+    struct mdm_buf *out, struct mdm_err *e);
+
+/* A signed attribute for mdm_scep_msg_sign: n bytes at p as an ASN.1
+   string type (V_ASN1_PRINTABLESTRING, V_ASN1_OCTET_STRING, ...). */
+struct mdm_scep_msg_value {
+	enum mdm_scep_oid oid;
+	int type;
+	const void *p;
+	size_t n;
+};
+
+/*
+ * What CMS_sign and mdm_scep_msg_sign_final make of a SignedData with no
+ * SMIMECapabilities, encoded by hand: the n bytes at p (may be NULL when
+ * n is 0) as id-data content, signed by cert and key (RSA, PKCS #1 v1.5)
+ * with md over the signed attributes contentType, signingTime (now),
+ * messageDigest and the nvals values; the signer named by issuer and
+ * serial; the ncerts certificates in certificates.  DER appended to out.
+ * The CA signs every CertRep with it; the OpenSSL path above stays for
+ * the requester, which also sends SMIMECapabilities.
+ */
+int mdm_scep_msg_sign(X509 *cert, EVP_PKEY *key, const EVP_MD *md,
+    const struct mdm_scep_msg_value *vals, size_t nvals, const void *p,
+    size_t n, X509 *const *certs, size_t ncerts, struct mdm_buf *out,
+    struct mdm_err *e);
+
+/*
+ * A degenerate certs-only SignedData (RFC 8894 3.4): no signers and no
+ * content, the n certificates and, when crl is not NULL, the CRL.  DER
+ * appended to out.
+ */
+int mdm_scep_msg_certs_only(X509 *const *certs, size_t n, X509_CRL *crl,
     struct mdm_buf *out, struct mdm_err *e);
 
 #endif

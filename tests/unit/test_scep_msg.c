@@ -7,9 +7,12 @@
  * long, twice, two values are -1), octets (length, too long, wrong
  * type, absent); the signed contentType check both ways (the duplicates
  * and the mismatch go in after signing: OpenSSL would not sign them);
- * encoding under a cap; and mdm_scep_msg_encrypt decrypted back with
+ * encoding under a cap; mdm_scep_msg_encrypt decrypted back with
  * mdm_cms_decrypt, or refused as MDM_E_CRYPTO for a key that cannot
- * take it (Ed25519).
+ * take it (Ed25519); and the messages encoded by hand (the envelope,
+ * mdm_scep_msg_sign, mdm_scep_msg_certs_only) read by OpenSSL, verified,
+ * their attributes read back, and written back by OpenSSL to the same
+ * bytes, which shows they are canonical DER.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -73,6 +76,34 @@ finish(CMS_ContentInfo *cms, CMS_SignerInfo **si)
 	mdm_buf_release(&der);
 	*si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(back), 0);
 	return back;
+}
+
+/*
+ * 1 when OpenSSL reads der as a CMS message and writes the very same
+ * bytes back: the hand-made encoding is the canonical DER.
+ */
+static int
+reencodes_same(const struct mdm_buf *der, CMS_ContentInfo **out)
+{
+	const unsigned char *p = der->data;
+	unsigned char *again = NULL;
+	CMS_ContentInfo *cms;
+	int n, same;
+
+	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)der->len)) == NULL ||
+	    p != der->data + der->len) {
+		CMS_ContentInfo_free(cms);
+		return 0;
+	}
+	n = i2d_CMS_ContentInfo(cms, &again);
+	same = n > 0 && (size_t)n == der->len &&
+	    memcmp(again, der->data, der->len) == 0;
+	OPENSSL_free(again);
+	if (out != NULL)
+		*out = cms;
+	else
+		CMS_ContentInfo_free(cms);
+	return same;
 }
 
 static void
@@ -268,6 +299,7 @@ test_der_encrypt(void)
 	mdm_buf_init(&plain, 1024);
 	is_int(mdm_scep_msg_encrypt(cert, EVP_aes_256_cbc(), secret,
 	    strlen(secret), &b, &e), 0, "encrypt with AES-256");
+	ok(reencodes_same(&b, NULL), "the EnvelopedData is canonical DER");
 	is_int(mdm_cms_decrypt(b.data, b.len, cert, key, &plain, &e), 0,
 	    "decrypts with the recipient's key");
 	ok(plain.len == strlen(secret) &&
@@ -287,6 +319,110 @@ test_der_encrypt(void)
 	ERR_clear_error();
 }
 
+/* A CertRep-like message by cert over "content", two certificates. */
+static void
+test_sign(void)
+{
+	static const unsigned char nonce[16] = "0123456789abcdef";
+	const struct mdm_scep_msg_value v[] = {
+		{ MDM_SCEP_OID_MESSAGE_TYPE, V_ASN1_PRINTABLESTRING, "3", 1 },
+		{ MDM_SCEP_OID_TRANSACTION_ID, V_ASN1_PRINTABLESTRING,
+		    "TXID-1", 6 },
+		{ MDM_SCEP_OID_PKI_STATUS, V_ASN1_PRINTABLESTRING, "0", 1 },
+		{ MDM_SCEP_OID_RECIPIENT_NONCE, V_ASN1_OCTET_STRING, nonce,
+		    sizeof(nonce) },
+		{ MDM_SCEP_OID_FAIL_INFO_TEXT, V_ASN1_UTF8STRING, "", 0 },
+	};
+	struct mdm_x509_opts o = { .kind = MDM_X509_CLIENT,
+	    .common_name = "other", .days = 1 };
+	X509 *certs[2], *other = NULL;
+	EVP_PKEY *okey = NULL;
+	STACK_OF(X509) *in;
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si;
+	ASN1_OCTET_STRING **content;
+	struct mdm_buf b;
+	struct mdm_err e;
+	unsigned char oct[16];
+	char str[16];
+	size_t n = 0;
+	int type = 0;
+
+	if (mdm_x509_gen_rsa(2048, &okey, &e) == -1 ||
+	    mdm_x509_self_sign(okey, &o, &other, &e) == -1)
+		die("other key", &e);
+	certs[0] = cert;
+	certs[1] = other;
+	mdm_buf_init(&b, MDM_CAP_CMS);
+	is_int(mdm_scep_msg_sign(cert, key, EVP_sha256(), v,
+	    sizeof(v) / sizeof(v[0]), "content", 7, certs, 2, &b, &e), 0,
+	    "sign by hand");
+	ok(reencodes_same(&b, &cms), "the SignedData is canonical DER");
+	if (cms == NULL)
+		die("d2i_CMS_ContentInfo", NULL);
+	is_int(CMS_verify(cms, NULL, NULL, NULL, NULL, CMS_BINARY |
+	    CMS_NO_SIGNER_CERT_VERIFY), 1, "OpenSSL verifies it");
+	si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms), 0);
+	is_int(CMS_SignerInfo_cert_cmp(si, cert), 0, "signed by cert");
+	ok(mdm_scep_msg_content_type_ok(cms, si), "signed contentType");
+	ok(CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1) >= 0,
+	    "signingTime");
+	is_int(mdm_scep_msg_attr_string(si, MDM_SCEP_OID_TRANSACTION_ID, str,
+	    sizeof(str), &type), 0, "transactionID read back");
+	is_str(str, "TXID-1", "transactionID value");
+	is_int(type, V_ASN1_PRINTABLESTRING, "as a PrintableString");
+	is_int(mdm_scep_msg_attr_octets(si, MDM_SCEP_OID_RECIPIENT_NONCE, oct,
+	    sizeof(oct), &n), 0, "recipientNonce read back");
+	ok(n == 16 && memcmp(oct, nonce, 16) == 0, "recipientNonce value");
+	is_int(mdm_scep_msg_attr_string(si, MDM_SCEP_OID_FAIL_INFO_TEXT, str,
+	    sizeof(str), &type), 0, "an empty string is kept");
+	content = CMS_get0_content(cms);
+	ok(content != NULL && *content != NULL &&
+	    ASN1_STRING_length(*content) == 7 &&
+	    memcmp(ASN1_STRING_get0_data(*content), "content", 7) == 0,
+	    "the content");
+	in = CMS_get1_certs(cms);
+	is_int(sk_X509_num(in), 2, "both certificates");
+	sk_X509_pop_free(in, X509_free);
+	CMS_ContentInfo_free(cms);
+	cms = NULL;
+
+	mdm_buf_reset(&b);
+	is_int(mdm_scep_msg_sign(cert, key, EVP_sha1(), v, 3, NULL, 0, NULL,
+	    0, &b, &e), 0, "SHA-1, no content, no certificates");
+	ok(reencodes_same(&b, &cms), "canonical DER too");
+	in = sk_X509_new_null();
+	if (in == NULL || !sk_X509_push(in, cert))
+		die("sk_X509_push", NULL);
+	is_int(CMS_verify(cms, in, NULL, NULL, NULL, CMS_BINARY |
+	    CMS_NO_SIGNER_CERT_VERIFY), 1, "verifies with the cert given");
+	sk_X509_free(in);
+	CMS_ContentInfo_free(cms);
+	cms = NULL;
+	mdm_buf_release(&b);
+
+	mdm_buf_init(&b, 64);
+	is_int(mdm_scep_msg_sign(cert, key, EVP_sha256(), v, 3, "x", 1,
+	    certs, 2, &b, &e), -1, "over the cap");
+	is_int(e.code, MDM_E_TOOBIG, "is MDM_E_TOOBIG");
+	mdm_buf_release(&b);
+
+	mdm_buf_init(&b, MDM_CAP_CMS);
+	is_int(mdm_scep_msg_certs_only(certs, 2, NULL, &b, &e), 0,
+	    "certs-only");
+	ok(reencodes_same(&b, &cms), "certs-only is canonical DER");
+	in = cms != NULL ? CMS_get1_certs(cms) : NULL;
+	is_int(sk_X509_num(in), 2, "with both certificates");
+	ok(cms != NULL && sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) ==
+	    0, "and no signer");
+	sk_X509_pop_free(in, X509_free);
+	CMS_ContentInfo_free(cms);
+	mdm_buf_release(&b);
+	X509_free(other);
+	EVP_PKEY_free(okey);
+	ERR_clear_error();
+}
+
 int
 main(void)
 {
@@ -301,6 +437,7 @@ main(void)
 	test_attrs();
 	test_absent_twice();
 	test_der_encrypt();
+	test_sign();
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return tap_done();
