@@ -229,6 +229,7 @@ test_errors(void)
 	mdm_der_end(&w, m);
 	is_int(mdm_der_finish(&w, &e), -1, "over the cap");
 	is_int(e.code, MDM_E_TOOBIG, "is MDM_E_TOOBIG");
+	mdm_buf_release(&b);
 
 	/* Growing a length at end needs room too. */
 	mdm_buf_init(&b, 130);
