@@ -516,14 +516,8 @@ scep_url(struct device_http *h, const char *base, const char *op,
 	return 0;
 }
 
-struct scep_params {
-	const char *url, *name, *challenge;
-	X509_NAME *subject;
-	int bits;
-};
-
 static int
-scep_enroll(struct device_http *h, const struct scep_params *sp,
+scep_enroll(struct device_http *h, const struct device_scep *sp,
     EVP_PKEY *key, X509 **cert, struct mdm_err *e)
 {
 	struct mdm_scep_client_req cr;
@@ -688,7 +682,7 @@ token_update(struct device *d, struct device_http *h, struct mdm_err *e)
 /* Reads the profile into d's URLs and sp. */
 static int
 read_profile(const struct device_enroll_opts *o, plist_t prof,
-    struct device *d, struct scep_params *sp, struct mdm_err *e)
+    struct device *d, struct device_scep *sp, struct mdm_err *e)
 {
 	plist_t scep, mdm, sc;
 	const char *s;
@@ -739,6 +733,17 @@ read_profile(const struct device_enroll_opts *o, plist_t prof,
 	return 0;
 }
 
+int
+device_read_profile(const struct device_enroll_opts *o, const void *data,
+    size_t len, struct device *d, struct device_scep *sp, plist_t *prof,
+    struct mdm_err *e)
+{
+	if (unwrap_profile(data, len, o->profile_ca, o->profile_ca != NULL,
+	    prof, e) == -1)
+		return -1;
+	return read_profile(o, *prof, d, sp, e);
+}
+
 static int
 write_identity(struct device *d, struct mdm_err *e)
 {
@@ -768,7 +773,7 @@ int
 device_enroll(const struct device_enroll_opts *o, struct device_http *h,
     struct device *d, struct mdm_err *e)
 {
-	struct scep_params sp;
+	struct device_scep sp;
 	struct mdm_buf raw;
 	char uuid[37];
 	plist_t prof = NULL;
@@ -784,12 +789,8 @@ device_enroll(const struct device_enroll_opts *o, struct device_http *h,
 		mdm_err_prefix(e, "profile");
 		goto release;
 	}
-	if (unwrap_profile(raw.data, raw.len, o->profile_ca,
-	    o->profile_ca != NULL, &prof, e) == -1) {
-		mdm_err_prefix(e, "profile %s", o->url);
-		goto release;
-	}
-	if (read_profile(o, prof, d, &sp, e) == -1) {
+	if (device_read_profile(o, raw.data, raw.len, d, &sp, &prof,
+	    e) == -1) {
 		mdm_err_prefix(e, "profile %s", o->url);
 		goto release;
 	}
@@ -1073,6 +1074,50 @@ execute(struct device *d, const char *type, plist_t cmd, plist_t rep,
 	return "Acknowledged";
 }
 
+int
+device_answer(struct device *d, const void *body, size_t len,
+    const struct device_session_opts *o, plist_t *rep, int *changed,
+    struct mdm_err *e)
+{
+	struct device_result res;
+	plist_t cmd = NULL, c;
+	const char *uuid, *type, *status;
+
+	*rep = NULL;
+	if (mdm_plist_parse_dict(body, len, &cmd, e) == -1) {
+		mdm_err_prefix(e, "command");
+		return -1;
+	}
+	*rep = plist_new_dict();
+	uuid = mdm_plist_get_string(cmd, "CommandUUID");
+	c = mdm_plist_get_dict(cmd, "Command");
+	type = mdm_plist_get_string(c, "RequestType");
+	if (uuid == NULL || type == NULL) {
+		/* What a device does with a command it cannot read. */
+		status = "CommandFormatError";
+		if (uuid == NULL)
+			uuid = "";
+	} else if (chance() < o->notnow_rate)
+		status = "NotNow";
+	else if (chance() < o->error_rate) {
+		error_chain(*rep, 1, "com.github.mdm.devsim",
+		    "Simulated failure.");
+		status = "Error";
+	} else
+		status = execute(d, type, c, *rep, changed);
+	mdm_plist_set_string(*rep, "Status", status);
+	mdm_plist_set_string(*rep, "CommandUUID", uuid);
+	if (o->on_result != NULL) {
+		res.uuid = uuid;
+		res.request_type = type != NULL ? type : "";
+		res.status = status;
+		o->on_result(o->arg, d, &res);
+	}
+	/* rep holds copies; the command may go now. */
+	plist_free(cmd);
+	return 0;
+}
+
 /* PUTs a report to ServerURL; the next command (or nothing) into resp. */
 static int
 report(struct device *d, struct device_http *h, plist_t rep,
@@ -1099,10 +1144,8 @@ int
 device_session(struct device *d, struct device_http *h,
     const struct device_session_opts *o, int *n_results, struct mdm_err *e)
 {
-	struct device_result res;
 	struct mdm_buf resp;
-	plist_t rep = NULL, cmd = NULL, c;
-	const char *uuid, *type, *status;
+	plist_t rep = NULL;
 	int n = 0, changed = 0, rc = -1;
 
 	mdm_buf_init(&resp, DEVICE_MAX_COMMAND);
@@ -1120,38 +1163,9 @@ device_session(struct device *d, struct device_http *h,
 			    "in one session", MAX_COMMANDS);
 			goto out;
 		}
-		if (mdm_plist_parse_dict(resp.data, resp.len, &cmd, e) == -1) {
-			mdm_err_prefix(e, "command");
+		if (device_answer(d, resp.data, resp.len, o, &rep, &changed,
+		    e) == -1)
 			goto out;
-		}
-		rep = plist_new_dict();
-		uuid = mdm_plist_get_string(cmd, "CommandUUID");
-		c = mdm_plist_get_dict(cmd, "Command");
-		type = mdm_plist_get_string(c, "RequestType");
-		if (uuid == NULL || type == NULL) {
-			/* What a device does with a command it cannot read. */
-			status = "CommandFormatError";
-			if (uuid == NULL)
-				uuid = "";
-		} else if (chance() < o->notnow_rate)
-			status = "NotNow";
-		else if (chance() < o->error_rate) {
-			error_chain(rep, 1, "com.github.mdm.devsim",
-			    "Simulated failure.");
-			status = "Error";
-		} else
-			status = execute(d, type, c, rep, &changed);
-		mdm_plist_set_string(rep, "Status", status);
-		mdm_plist_set_string(rep, "CommandUUID", uuid);
-		if (o->on_result != NULL) {
-			res.uuid = uuid;
-			res.request_type = type != NULL ? type : "";
-			res.status = status;
-			o->on_result(o->arg, d, &res);
-		}
-		/* rep holds copies; the command may go now. */
-		plist_free(cmd);
-		cmd = NULL;
 		n++;
 	}
 	rc = 0;
@@ -1160,8 +1174,6 @@ out:
 		rc = -1;
 	if (rep != NULL)
 		plist_free(rep);
-	if (cmd != NULL)
-		plist_free(cmd);
 	mdm_buf_release(&resp);
 	if (n_results != NULL)
 		*n_results = n;

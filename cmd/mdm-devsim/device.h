@@ -60,6 +60,23 @@ struct device_enroll_opts {
 	const char *dir;		/* where devices live */
 	int index;			/* for the device name */
 };
+/* The SCEP request a profile asks for. */
+struct device_scep {
+	const char *url, *name, *challenge;	/* borrowed from the profile */
+	X509_NAME *subject;			/* owned */
+	int bits;
+};
+/*
+ * Reads the len bytes of an enrollment profile (CMS-signed or a bare
+ * plist; signed by o->profile_ca when that is set) into d's URLs, topic
+ * and signing mode, and sp.  *prof (owned, even on failure: free it) is
+ * the profile, which sp borrows from.  Network input: fuzzed by
+ * fuzz_devsim_profile.
+ */
+int device_read_profile(const struct device_enroll_opts *o, const void *data,
+    size_t len, struct device *d, struct device_scep *sp, plist_t *prof,
+    struct mdm_err *e);
+
 /*
  * Enrols a new device and saves it; d is filled (release it either way).
  * Errors name the step that failed ("scep: ...", "Authenticate: HTTP
@@ -81,6 +98,17 @@ struct device_session_opts {
 	    const struct device_result *r);
 	void *arg;
 };
+/*
+ * Answers one command body from the server as the device would, with
+ * o's rates of NotNow and Error: the report into *rep (owned), o's
+ * on_result called, *changed set to 1 when d must be saved.  -1 only
+ * for a body that is not a plist dict (*rep NULL then).  Network input:
+ * fuzzed by fuzz_devsim_command.
+ */
+int device_answer(struct device *d, const void *body, size_t len,
+    const struct device_session_opts *o, plist_t *rep, int *changed,
+    struct mdm_err *e);
+
 /*
  * One session: Idle, then answer commands until the server sends an
  * empty body.  *n_results (may be NULL) gets the count of results sent.
