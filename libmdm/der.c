@@ -20,6 +20,7 @@ mdm_der_init(struct mdm_der *w, struct mdm_buf *out)
 {
 	memset(w, 0, sizeof(*w));
 	w->out = out;
+	w->start = out->len;
 	mdm_err_clear(&w->err);
 }
 
@@ -245,6 +246,14 @@ mdm_der_set_of(struct mdm_der *w, const unsigned char *const *items,
 		append(w, m[i].p, m[i].n);
 }
 
+void
+mdm_der_fail(struct mdm_der *w, const struct mdm_err *why)
+{
+	if (!w->failed)
+		w->err = *why;
+	w->failed = 1;
+}
+
 int
 mdm_der_finish(struct mdm_der *w, struct mdm_err *e)
 {
@@ -252,6 +261,9 @@ mdm_der_finish(struct mdm_der *w, struct mdm_err *e)
 		fail(w, "a value left open");
 	if (!w->failed)
 		return 0;
+	w->out->len = w->start;
+	if (w->out->data != NULL)
+		w->out->data[w->start] = '\0';
 	if (e != NULL)
 		*e = w->err;
 	return -1;

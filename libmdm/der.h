@@ -39,6 +39,7 @@
 
 struct mdm_der {
 	struct mdm_buf *out;	/* borrowed; appended to */
+	size_t start;		/* out's length at init */
 	int depth;		/* values begun and not yet ended */
 	int failed;
 	struct mdm_err err;	/* the first failure */
@@ -79,7 +80,13 @@ void mdm_der_i2d(struct mdm_der *w, const void *obj, const ASN1_ITEM *it);
 void mdm_der_set_of(struct mdm_der *w, const unsigned char *const *items,
     const size_t *lens, size_t n);
 
-/* 0, or -1 with the first error in *e (open values count as errors). */
+/* Makes why the writer's error, unless it has one already. */
+void mdm_der_fail(struct mdm_der *w, const struct mdm_err *why);
+
+/*
+ * 0, or -1 with the first error in *e (open values count as errors) and
+ * out cut back to what it held at mdm_der_init.
+ */
 int mdm_der_finish(struct mdm_der *w, struct mdm_err *e);
 
 #endif

@@ -338,25 +338,31 @@ out:
  * SignedData, each a SET OF in DER order; scratch holds the encodings
  * while they are sorted.
  */
-static int
+static void
 put_certs(struct mdm_der *w, X509 *const *certs, size_t n, X509_CRL *crl,
-    struct mdm_buf *scratch, struct mdm_err *e)
+    struct mdm_buf *scratch)
 {
 	const unsigned char *item[SIGNED_CERTS_MAX];
 	size_t len[SIGNED_CERTS_MAX], off[SIGNED_CERTS_MAX], i, tag;
 	struct mdm_der sw;
+	struct mdm_err e;
 
-	if (n > SIGNED_CERTS_MAX)
-		return mdm_err_set(e, MDM_E_SOFTWARE, "more than %d "
-		    "certificates", SIGNED_CERTS_MAX);
+	if (n > SIGNED_CERTS_MAX) {
+		mdm_err_set(&e, MDM_E_SOFTWARE, "more than %d certificates",
+		    SIGNED_CERTS_MAX);
+		mdm_der_fail(w, &e);
+		return;
+	}
 	mdm_der_init(&sw, scratch);
 	for (i = 0; i < n; i++) {
 		off[i] = scratch->len;
 		mdm_der_i2d(&sw, certs[i], ASN1_ITEM_rptr(X509));
 		len[i] = scratch->len - off[i];
 	}
-	if (mdm_der_finish(&sw, e) == -1)
-		return -1;
+	if (mdm_der_finish(&sw, &e) == -1) {
+		mdm_der_fail(w, &e);
+		return;
+	}
 	for (i = 0; i < n; i++)
 		item[i] = scratch->data + off[i];
 	if (n > 0) {
@@ -369,7 +375,6 @@ put_certs(struct mdm_der *w, X509 *const *certs, size_t n, X509_CRL *crl,
 		mdm_der_i2d(w, crl, ASN1_ITEM_rptr(X509_CRL));
 		mdm_der_end(w, tag);
 	}
-	return 0;
 }
 
 /* AlgorithmIdentifier of md, parameters absent (RFC 5754 2). */
@@ -536,8 +541,7 @@ mdm_scep_msg_sign(X509 *cert, EVP_PKEY *key, const EVP_MD *md,
 	mdm_der_put(&w, MDM_DER_OCTET_STRING, p, n);
 	mdm_der_end(&w, octets);
 	mdm_der_end(&w, eci);
-	if (put_certs(&w, certs, ncerts, NULL, &scratch, e) == -1)
-		goto out;
+	put_certs(&w, certs, ncerts, NULL, &scratch);
 	set = mdm_der_begin(&w, MDM_DER_SET);
 	si = mdm_der_begin(&w, MDM_DER_SEQUENCE);
 	mdm_der_uint(&w, 1);
@@ -568,7 +572,7 @@ mdm_scep_msg_certs_only(X509 *const *certs, size_t n, X509_CRL *crl,
 	struct mdm_buf scratch;
 	struct mdm_der w;
 	size_t ci, exp, sd, set, eci;
-	int rc = -1;
+	int rc;
 
 	mdm_buf_init(&scratch, MDM_CAP_CMS);
 	mdm_der_init(&w, out);
@@ -582,15 +586,13 @@ mdm_scep_msg_certs_only(X509 *const *certs, size_t n, X509_CRL *crl,
 	eci = mdm_der_begin(&w, MDM_DER_SEQUENCE);
 	mdm_der_nid(&w, NID_pkcs7_data);
 	mdm_der_end(&w, eci);
-	if (put_certs(&w, certs, n, crl, &scratch, e) == -1)
-		goto out;
+	put_certs(&w, certs, n, crl, &scratch);
 	set = mdm_der_begin(&w, MDM_DER_SET);
 	mdm_der_end(&w, set);
 	mdm_der_end(&w, sd);
 	mdm_der_end(&w, exp);
 	mdm_der_end(&w, ci);
 	rc = mdm_der_finish(&w, e);
-out:
 	mdm_buf_release(&scratch);
 	return rc;
 }

@@ -105,7 +105,8 @@ int mdm_scep_msg_der(CMS_ContentInfo *cms, struct mdm_buf *out,
  * (borrowed), RSA key transport (PKCS #1 v1.5) with a fresh content key
  * for cipher (a CBC cipher: its parameters are the IV), DER appended to
  * out.  Encoded by hand (der.h), as the CA does this for every
- * enrollment.  Errors: MDM_E_CRYPTO when to's key cannot take it.
+ * enrollment.  Errors (out left as it was): MDM_E_CRYPTO when to's key
+ * cannot take it, MDM_E_TOOBIG past out's cap.
  */
 int mdm_scep_msg_encrypt(X509 *to, const EVP_CIPHER *cipher, const void *p,
     size_t n, struct mdm_buf *out, struct mdm_err *e);
@@ -133,7 +134,8 @@ struct mdm_scep_msg_value {
  * n is 0) as id-data content, signed by cert and key (RSA, PKCS #1 v1.5)
  * with md over the signed attributes contentType, signingTime (now),
  * messageDigest and the nvals values; the signer named by issuer and
- * serial; the ncerts certificates in certificates.  DER appended to out.
+ * serial; the ncerts certificates in certificates.  DER appended to out,
+ * which is left as it was on error.
  * The CA signs every CertRep with it; the OpenSSL path above stays for
  * the requester, which also sends SMIMECapabilities.
  */
@@ -145,7 +147,7 @@ int mdm_scep_msg_sign(X509 *cert, EVP_PKEY *key, const EVP_MD *md,
 /*
  * A degenerate certs-only SignedData (RFC 8894 3.4): no signers and no
  * content, the n certificates and, when crl is not NULL, the CRL.  DER
- * appended to out.
+ * appended to out, which is left as it was on error.
  */
 int mdm_scep_msg_certs_only(X509 *const *certs, size_t n, X509_CRL *crl,
     struct mdm_buf *out, struct mdm_err *e);

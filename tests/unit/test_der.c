@@ -5,8 +5,8 @@
  * zero, object identifiers, both time forms and the years outside them,
  * SET OF ordering (including a member that is a prefix of another), and
  * the sticky errors: over the buffer's cap, a value left open, one
- * closed that was never begun.  Nested output is also read back by
- * OpenSSL's parser.
+ * closed that was never begun, each leaving the buffer as it was.
+ * Nested output is also read back by OpenSSL's parser.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +229,7 @@ test_errors(void)
 	mdm_der_end(&w, m);
 	is_int(mdm_der_finish(&w, &e), -1, "over the cap");
 	is_int(e.code, MDM_E_TOOBIG, "is MDM_E_TOOBIG");
+	is_int((long long)b.len, 0, "and nothing is left written");
 	mdm_buf_release(&b);
 
 	/* Growing a length at end needs room too. */

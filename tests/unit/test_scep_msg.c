@@ -405,6 +405,7 @@ test_sign(void)
 	is_int(mdm_scep_msg_sign(cert, key, EVP_sha256(), v, 3, "x", 1,
 	    certs, 2, &b, &e), -1, "over the cap");
 	is_int(e.code, MDM_E_TOOBIG, "is MDM_E_TOOBIG");
+	is_int((long long)b.len, 0, "nothing left written");
 	mdm_buf_release(&b);
 
 	mdm_buf_init(&b, MDM_CAP_CMS);
