@@ -467,6 +467,48 @@ read_leaf(struct xscan *x, enum xel el)
 	return 0;
 }
 
+/*
+ * Moves past a processing instruction or DOCTYPE up to its closing lit.
+ * libplist reads quoted literals there and ends the declaration at the
+ * first lit outside them; so that the two agree whatever it does with
+ * quotes, a literal must be closed and hold none of < > ? [, and no <
+ * or [ may stand outside one.  -1 (and x->err set) otherwise.
+ */
+static int
+skip_decl(struct xscan *x, const char *lit, const char *what)
+{
+	unsigned char q;
+
+	while (x->p < x->end) {
+		if (starts(x, lit)) {
+			x->p += strlen(lit);
+			return 0;
+		}
+		if (*x->p == '"' || *x->p == '\'') {
+			q = *x->p++;
+			while (x->p < x->end && *x->p != q) {
+				if (strchr("<>?[", *x->p) != NULL)
+					return xfail(x, MDM_E_DATA, "markup "
+					    "character inside a quoted literal "
+					    "of the %s", what);
+				x->p++;
+			}
+			if (x->p == x->end)
+				break;
+			x->p++;
+			continue;
+		}
+		if (*x->p == '[')
+			return xfail(x, MDM_E_DATA, "DOCTYPE internal subsets "
+			    "and entity declarations are not allowed");
+		if (*x->p == '<')
+			return xfail(x, MDM_E_DATA, "markup inside the %s",
+			    what);
+		x->p++;
+	}
+	return xfail(x, MDM_E_DATA, "unterminated %s", what);
+}
+
 /* Before <plist>: whitespace, the XML declaration, comments, DOCTYPE. */
 static int
 read_prolog(struct xscan *x)
@@ -479,9 +521,10 @@ read_prolog(struct xscan *x)
 		if (x->p == x->end)
 			return xfail(x, MDM_E_DATA, "no <plist> element");
 		if (starts(x, "<?")) {
-			if (skip_past(x, "?>") == -1)
-				return xfail(x, MDM_E_DATA,
-				    "unterminated processing instruction");
+			x->p += 2;
+			if (skip_decl(x, "?>", "processing instruction") ==
+			    -1)
+				return -1;
 		} else if (starts(x, "<!--")) {
 			if (skip_past(x, "-->") == -1)
 				return xfail(x, MDM_E_DATA,
@@ -489,19 +532,13 @@ read_prolog(struct xscan *x)
 		} else if (starts(x, "<!DOCTYPE")) {
 			/*
 			 * An internal subset is where entities are declared;
-			 * Apple never sends one, and refusing it rules out
-			 * entity expansion whatever the parser below does.
+			 * Apple never sends one, and refusing it (skip_decl
+			 * does) rules out entity expansion whatever the
+			 * parser below does.
 			 */
-			while (x->p < x->end && *x->p != '>' && *x->p != '[')
-				x->p++;
-			if (x->p == x->end)
-				return xfail(x, MDM_E_DATA,
-				    "unterminated DOCTYPE");
-			if (*x->p == '[')
-				return xfail(x, MDM_E_DATA,
-				    "DOCTYPE internal subsets and entity "
-				    "declarations are not allowed");
-			x->p++;
+			x->p += 9;
+			if (skip_decl(x, ">", "DOCTYPE") == -1)
+				return -1;
 		} else if (starts(x, "<!"))
 			return xfail(x, MDM_E_DATA,
 			    "markup declarations are not allowed");

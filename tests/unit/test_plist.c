@@ -384,6 +384,10 @@ test_malformed_inline(void)
 		    "<plist><string>&a;</string></plist>",
 		"<!ENTITY a \"b\"><plist><true/></plist>",
 		"<?xml version=\"1.0\"<plist><true/></plist>",
+		"<?xml version=\"1.0\" encoding\"?><plist><true/></plist>",
+		"<?xml version=\"?>\"?><plist><true/></plist>",
+		"<!DOCTYPE plist \"a>b\"><plist><true/></plist>",
+		"<!DOCTYPE plist \"a><plist><true/></plist>",
 		"\xfe\xff\0<\0p",
 		"bplist00",
 	};
@@ -408,6 +412,8 @@ test_malformed_inline(void)
 			"<plist><data/></plist>",
 			"<plist><dict/></plist>",
 			"<plist><array></array></plist>",
+			"<?xml version='1.0' encoding=\"UTF-8\"?><!DOCTYPE "
+			    "plist SYSTEM 'p.dtd'><plist><true/></plist>",
 			"  \r\n<?xml version=\"1.0\"?>\r\n<!-- c -->\r\n<plist>"
 			    "\r\n<array >\r\n<true />\r\n</array>\r\n</plist >"
 			    "\r\n<!-- trailing -->\r\n",
@@ -458,6 +464,7 @@ test_data_files(void)
 		{ "bin_garbage.plist", MDM_E_DATA },
 		{ "fuzz_date_year0.plist", MDM_E_DATA },
 		{ "fuzz_date_leap_9999.plist", MDM_E_DATA },
+		{ "fuzz_prolog_quote.plist", MDM_E_DATA },
 		{ "bin_cycle.plist", MDM_E_DATA },
 		{ "bin_selfref.plist", MDM_E_DATA },
 		{ "bin_badref.plist", MDM_E_DATA },
